@@ -1,0 +1,282 @@
+// Package changelog keeps the change log: one row per committed change to a
+// logged collection, written in the same SQLite transaction as the record,
+// numbered by a sequence that only grows in commit order. It is the source of
+// the event stream and of every sync cursor.
+package changelog
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Op is the kind of change a log row records.
+type Op string
+
+// The operations of the log.
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+	OpPurge  Op = "purge"
+)
+
+// Table is the SQL table of the log.
+const Table = "strada_changes"
+
+// Entry is one row of the change log. It holds identifiers and field names
+// only, never field values: it is what leaves the database as an event.
+type Entry struct {
+	Seq        int64     `json:"seq"`
+	Collection string    `json:"collection"`
+	RecordID   string    `json:"recordId"`
+	Op         Op        `json:"op"`
+	Version    int       `json:"version"`
+	Team       string    `json:"team,omitempty"`
+	Site       string    `json:"site,omitempty"`
+	Fields     []string  `json:"fields,omitempty"`
+	Actor      Actor     `json:"actor"`
+	At         time.Time `json:"at"`
+}
+
+// Log writes and reads the change log and tells waiting readers when new
+// rows have committed.
+type Log struct {
+	// Global lists the collections whose rows are visible to every
+	// signed-in user: their entries carry no team.
+	global map[string]bool
+
+	mu      sync.Mutex
+	waiters chan struct{}
+}
+
+// New returns a Log. globalCollections are those readable by every user.
+func New(globalCollections []string) *Log {
+	g := make(map[string]bool, len(globalCollections))
+	for _, c := range globalCollections {
+		g[c] = true
+	}
+	return &Log{global: g, waiters: make(chan struct{})}
+}
+
+// Committed returns a channel that is closed the next time a transaction
+// that wrote to the log commits.
+func (l *Log) Committed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiters
+}
+
+func (l *Log) signal() {
+	l.mu.Lock()
+	close(l.waiters)
+	l.waiters = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// OnCreateExecute is bound to OnRecordCreateExecute of the logged
+// collections: it sets the record's version and authorship and appends a
+// create row, committing both together.
+func (l *Log) OnCreateExecute(e *core.RecordEvent) error {
+	return l.execute(e, OpCreate)
+}
+
+// OnUpdateExecute is bound to OnRecordUpdateExecute of the logged
+// collections.
+func (l *Log) OnUpdateExecute(e *core.RecordEvent) error {
+	return l.execute(e, OpUpdate)
+}
+
+// OnDeleteExecute is bound to OnRecordDeleteExecute of the logged
+// collections: the delete is kept in the log as a tombstone.
+func (l *Log) OnDeleteExecute(e *core.RecordEvent) error {
+	return l.execute(e, OpDelete)
+}
+
+func (l *Log) execute(e *core.RecordEvent, op Op) error {
+	outer := e.App
+	defer func() { e.App = outer }()
+	return outer.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		actor := ActorFrom(e.Context)
+		rec := e.Record
+		versioned := rec.Collection().Fields.GetByName("version") != nil
+
+		// The committed row, read under the write lock: the base of the
+		// version and of the changed fields, whatever the caller loaded.
+		var committed *core.Record
+		if !rec.IsNew() {
+			var err error
+			committed, err = tx.FindRecordById(rec.Collection(), rec.Id)
+			if err != nil {
+				return fmt.Errorf("read committed %s/%s: %w", rec.Collection().Name, rec.Id, err)
+			}
+		}
+		version := 0
+		if versioned {
+			if committed != nil {
+				version = committed.GetInt("version")
+			}
+			version++
+			if op != OpDelete {
+				rec.Set("version", version)
+			}
+		}
+		if op != OpDelete && actor.User != "" && rec.Collection().Fields.GetByName("updated_by") != nil {
+			if isUser(tx, actor.User) {
+				if op == OpCreate {
+					rec.Set("created_by", actor.User)
+				}
+				rec.Set("updated_by", actor.User)
+			}
+		}
+
+		var fields []string
+		switch op {
+		case OpCreate:
+			fields = setFields(rec)
+		case OpUpdate:
+			fields = ChangedFields(committed, rec)
+		}
+
+		if err := e.Next(); err != nil {
+			return err
+		}
+
+		entry := Entry{
+			Collection: rec.Collection().Name,
+			RecordID:   rec.Id,
+			Op:         op,
+			Version:    version,
+			Fields:     fields,
+			Actor:      actor,
+			At:         time.Now().UTC(),
+		}
+		if !l.global[entry.Collection] {
+			entry.Team = rec.GetString("team")
+		}
+		if rec.Collection().Fields.GetByName("site") != nil {
+			entry.Site = rec.GetString("site")
+		}
+		if _, err := l.Append(tx, entry); err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// Append writes entry to the log within app's transaction (or on its own)
+// and returns its sequence number. Readers are signalled once it commits.
+func (l *Log) Append(app core.App, entry Entry) (int64, error) {
+	fields, err := json.Marshal(nonNil(entry.Fields))
+	if err != nil {
+		return 0, fmt.Errorf("encode changed fields: %w", err)
+	}
+	if entry.At.IsZero() {
+		entry.At = time.Now().UTC()
+	}
+	res, err := app.NonconcurrentDB().Insert(Table, dbx.Params{
+		"collection":   entry.Collection,
+		"record_id":    entry.RecordID,
+		"op":           string(entry.Op),
+		"version":      entry.Version,
+		"team":         entry.Team,
+		"site":         entry.Site,
+		"fields":       string(fields),
+		"actor_user":   entry.Actor.User,
+		"actor_device": entry.Actor.Device,
+		"mutation_id":  entry.Actor.Mutation,
+		"at":           entry.At.Format(time.RFC3339Nano),
+	}).Execute()
+	if err != nil {
+		return 0, fmt.Errorf("append change %s %s/%s: %w", entry.Op, entry.Collection, entry.RecordID, err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("append change: read seq: %w", err)
+	}
+	if info := app.TxInfo(); info != nil {
+		info.OnComplete(func(txErr error) error {
+			if txErr == nil {
+				l.signal()
+			}
+			return nil
+		})
+	} else {
+		l.signal()
+	}
+	return seq, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func isUser(app core.App, id string) bool {
+	var n int
+	err := app.NonconcurrentDB().Select("count(*)").From("users").Where(dbx.HashExp{"id": id}).Row(&n)
+	return err == nil && n > 0
+}
+
+// untracked are fields whose change is a consequence of another change, not
+// one of its own.
+var untracked = map[string]bool{
+	"id": true, "version": true, "created": true, "updated": true,
+	"created_by": true, "updated_by": true,
+}
+
+// ChangedFields returns the names of the fields whose values differ between
+// before and after, in collection order.
+func ChangedFields(before, after *core.Record) []string {
+	var out []string
+	for _, f := range after.Collection().Fields {
+		name := f.GetName()
+		if untracked[name] {
+			continue
+		}
+		if !sameValue(before.Get(name), after.Get(name)) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func setFields(rec *core.Record) []string {
+	var out []string
+	for _, f := range rec.Collection().Fields {
+		name := f.GetName()
+		if untracked[name] {
+			continue
+		}
+		if !isZero(rec.Get(name)) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func sameValue(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+func isZero(v any) bool {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	switch string(j) {
+	case `""`, `0`, `false`, `[]`, `null`, `{}`:
+		return true
+	}
+	return false
+}
+
