@@ -279,4 +279,3 @@ func isZero(v any) bool {
 	}
 	return false
 }
-

@@ -345,4 +345,3 @@ func (s *seeder) seedReferral(p *core.Record, team, sourceField, sourceID string
 	}
 	return nil
 }
-

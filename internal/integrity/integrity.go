@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"strings"
 
-	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 
 	"strada/internal/changelog"
@@ -269,4 +269,3 @@ func RecordReferralHistory(e *core.RecordEvent) error {
 	}
 	return nil
 }
-
