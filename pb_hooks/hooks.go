@@ -17,11 +17,13 @@ import (
 	"strada/internal/changelog"
 	"strada/internal/demo"
 	"strada/internal/domain"
+	"strada/internal/erasure"
 	"strada/internal/events"
 	"strada/internal/integrity"
 	"strada/internal/natsbus"
 	"strada/internal/opsview"
 	"strada/internal/restguard"
+	"strada/internal/syncapi"
 )
 
 // Config is what `serve` needs beyond PocketBase's own settings. It is read
@@ -47,9 +49,10 @@ type Runtime struct {
 
 // Register binds every hook of Strada to app.
 func Register(app core.App, cfg *Config) *Runtime {
-	rt := &Runtime{Log: changelog.New(domain.Reference)}
+	rt := &Runtime{Log: changelog.New(domain.Reference), Hub: events.NewHub(app.Logger())}
 	BindRecordHooks(app, rt.Log)
 	BindRecordAPI(app)
+	BindSyncAPI(app, rt.Hub)
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if err := rt.start(se.App, cfg); err != nil {
 			return err
@@ -105,6 +108,22 @@ func BindRecordAPI(app core.App) {
 	})
 }
 
+// BindSyncAPI serves the sync protocol, erasure and conflict resolution;
+// live hints come from hub.
+func BindSyncAPI(app core.App, hub *events.Hub) *syncapi.API {
+	api := syncapi.New(hub, app.Logger())
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.POST("/api/sync/devices", api.RegisterDevice)
+		se.Router.POST("/api/sync/push", api.Push).BindFunc(api.RequireDevice)
+		se.Router.GET("/api/sync/pull", api.Pull).BindFunc(api.RequireDevice)
+		se.Router.GET("/api/sync/stream", api.Stream).BindFunc(api.RequireDevice)
+		se.Router.POST("/api/persons/{id}/erase", erasure.HandleErase)
+		return se.Next()
+	})
+	app.OnRecordUpdateRequest(domain.SyncConflicts).BindFunc(syncapi.ResolveConflictRequest)
+	return api
+}
+
 func (rt *Runtime) start(app core.App, cfg *Config) error {
 	logger := app.Logger()
 	if cfg.Demo {
@@ -127,7 +146,6 @@ func (rt *Runtime) start(app core.App, cfg *Config) error {
 	if url := bus.ClientURL(); url != "" {
 		fmt.Printf("├─ NATS (embedded): %s\n", url)
 	}
-	rt.Hub = events.NewHub(logger)
 	if err := rt.Hub.Listen(bus.Conn); err != nil {
 		bus.Close()
 		return err

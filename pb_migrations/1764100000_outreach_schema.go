@@ -18,8 +18,12 @@ const (
 	ruleMember     = ruleSignedIn + ` && @request.auth.teams.id ?= team`
 	ruleSupervisor = ruleMember + ` && @request.auth.role = "supervisor"`
 	// ruleStayInTeam stops an update from moving a record to a team the
-	// user does not belong to.
-	ruleStayInTeam = ` && (@request.body.team:isset = false || @request.auth.teams.id ?= @request.body.team)`
+	// user does not belong to. The new team is looked up through its own
+	// join (the "mover" alias): conditions on the same @request.auth.teams
+	// path share one joined row, so that path cannot match both the old
+	// and the new team of a move between two of the user's teams.
+	ruleStayInTeam = ` && (@request.body.team:isset = false || @request.body.team = team ||` +
+		` (@collection.users:mover.id ?= @request.auth.id && @collection.users:mover.teams.id ?= @request.body.team))`
 )
 
 // uuidV7Pattern is the id format of field-work records: made on the device,
@@ -201,6 +205,11 @@ func upOutreachSchema(app core.App) error {
 	}
 
 	devices := core.NewBaseCollection(domain.Devices)
+	// A device may name itself with a UUID made at install time, so that a
+	// registration retried after a lost answer finds the same device.
+	deviceID := devices.Fields.GetByName("id").(*core.TextField)
+	deviceID.Pattern = `^([a-z0-9]{15}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`
+	deviceID.Max = 36
 	devices.Fields.Add(
 		&core.RelationField{Name: "user", Required: true, CollectionId: users.Id, MaxSelect: 1, CascadeDelete: true},
 		&core.TextField{Name: "name", Required: true, Max: 100, Presentable: true},
@@ -246,6 +255,13 @@ func downOutreachSchema(app core.App) error {
 	if err != nil {
 		return fmt.Errorf("find users: %w", err)
 	}
+	// PocketBase's own rules of the users collection: the ones above name
+	// the fields removed here.
+	users.ListRule = ptr("id = @request.auth.id")
+	users.ViewRule = ptr("id = @request.auth.id")
+	users.CreateRule = ptr("")
+	users.UpdateRule = ptr("id = @request.auth.id")
+	users.DeleteRule = ptr("id = @request.auth.id")
 	users.Fields.RemoveByName("role")
 	users.Fields.RemoveByName("teams")
 	users.Fields.RemoveByName("locale")

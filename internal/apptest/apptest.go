@@ -4,11 +4,13 @@
 package apptest
 
 import (
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -141,3 +143,24 @@ const (
 	Supervisor   = "supervisore@example.org"
 	Admin        = "admin@example.org"
 )
+
+// Serve starts an HTTP server with the app's router and every route bound
+// in OnServe, closed when the test ends.
+func Serve(t testing.TB, app core.App) *httptest.Server {
+	t.Helper()
+	r, err := apis.NewRouter(app)
+	if err != nil {
+		t.Fatalf("new router: %v", err)
+	}
+	se := &core.ServeEvent{App: app, Router: r}
+	if err := app.OnServe().Trigger(se, func(e *core.ServeEvent) error { return nil }); err != nil {
+		t.Fatalf("serve hooks: %v", err)
+	}
+	mux, err := r.BuildMux()
+	if err != nil {
+		t.Fatalf("build mux: %v", err)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -16,6 +16,22 @@ type Actor struct {
 
 type actorKey struct{}
 
+type purgeKey struct{}
+
+// WithPurge returns a context whose deletes are logged as purges: erasure,
+// after which devices drop every copy and pending edit of the record.
+func WithPurge(ctx context.Context) context.Context {
+	return context.WithValue(ctx, purgeKey{}, true)
+}
+
+func purging(ctx context.Context) bool {
+	if ctx == nil {
+		return false
+	}
+	p, _ := ctx.Value(purgeKey{}).(bool)
+	return p
+}
+
 // WithActor returns a context that carries a into the record hooks of every
 // save or delete made with it.
 func WithActor(ctx context.Context, a Actor) context.Context {

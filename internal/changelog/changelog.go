@@ -94,6 +94,9 @@ func (l *Log) OnUpdateExecute(e *core.RecordEvent) error {
 // OnDeleteExecute is bound to OnRecordDeleteExecute of the logged
 // collections: the delete is kept in the log as a tombstone.
 func (l *Log) OnDeleteExecute(e *core.RecordEvent) error {
+	if purging(e.Context) {
+		return l.execute(e, OpPurge)
+	}
 	return l.execute(e, OpDelete)
 }
 
@@ -122,11 +125,11 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 				version = committed.GetInt("version")
 			}
 			version++
-			if op != OpDelete {
+			if op != OpDelete && op != OpPurge {
 				rec.Set("version", version)
 			}
 		}
-		if op != OpDelete && actor.User != "" && rec.Collection().Fields.GetByName("updated_by") != nil {
+		if (op == OpCreate || op == OpUpdate) && actor.User != "" && rec.Collection().Fields.GetByName("updated_by") != nil {
 			if isUser(tx, actor.User) {
 				if op == OpCreate {
 					rec.Set("created_by", actor.User)
@@ -161,6 +164,18 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 		}
 		if rec.Collection().Fields.GetByName("site") != nil {
 			entry.Site = rec.GetString("site")
+		}
+		// A record moving to another team leaves its old team's scope: the
+		// old team's readers get a row telling them so.
+		if op == OpUpdate && committed != nil && entry.Team != "" {
+			if old := committed.GetString("team"); old != "" && old != entry.Team {
+				moved := entry
+				moved.Team = old
+				moved.Fields = []string{"team"}
+				if _, err := l.Append(tx, moved); err != nil {
+					return err
+				}
+			}
 		}
 		if _, err := l.Append(tx, entry); err != nil {
 			return err

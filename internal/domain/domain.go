@@ -16,6 +16,8 @@ const (
 	Referrals           = "referrals"
 	ReferralEvents      = "referral_events"
 	Devices             = "devices"
+	SyncConflicts       = "sync_conflicts"
+	Erasures            = "erasures"
 )
 
 // Roles of a users record.

@@ -1,0 +1,119 @@
+// Package syncapi is the HTTP sync protocol between field devices and the
+// server: device registration, idempotent push of mutations with
+// field-level merge and a conflict journal, scoped and paged pull with
+// signed cursors, live hints over Server-Sent Events, and device revocation.
+// docs/sync-protocol.md is its specification.
+package syncapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"strada/internal/domain"
+	"strada/internal/events"
+)
+
+// Protocol limits.
+const (
+	MaxMutations   = 500
+	MaxPushBytes   = 1 << 20
+	MaxPullLimit   = 1000
+	DefaultLimit   = 200
+	DeviceHeader   = "X-Strada-Device"
+	PendingHeader  = "X-Strada-Pending"
+	deviceStoreKey = "strada.device"
+)
+
+// API serves the sync protocol.
+type API struct {
+	hub     *events.Hub
+	logger  *slog.Logger
+	cursors cursorCodec
+	// Heartbeat is the interval of stream heartbeats.
+	Heartbeat time.Duration
+}
+
+// New returns the sync API fed by hub for live hints.
+func New(hub *events.Hub, logger *slog.Logger) *API {
+	return &API{hub: hub, logger: logger, Heartbeat: 25 * time.Second}
+}
+
+// Error is the body of every sync error answer.
+type Error struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Wipe    bool   `json:"wipe,omitempty"`
+}
+
+func fail(e *core.RequestEvent, status int, code, message string) error {
+	return e.JSON(status, Error{Status: status, Code: code, Message: message})
+}
+
+// RequireDevice admits a request only from a signed-in user (users
+// collection) with a registered, non-revoked device of theirs named in the
+// X-Strada-Device header. A revoked device is told to wipe its data.
+func (a *API) RequireDevice(e *core.RequestEvent) error {
+	if e.Auth == nil || e.Auth.Collection().Name != domain.Users {
+		return fail(e, http.StatusUnauthorized, "unauthorized", "Sign in with a users account.")
+	}
+	id := e.Request.Header.Get(DeviceHeader)
+	if id == "" {
+		return fail(e, http.StatusBadRequest, "device_required", "The "+DeviceHeader+" header is required.")
+	}
+	device, err := e.App.FindRecordById(domain.Devices, id)
+	if err != nil || device.GetString("user") != e.Auth.Id {
+		return fail(e, http.StatusForbidden, "device_unknown", "This device is not registered to this user.")
+	}
+	if device.GetBool("revoked") {
+		return e.JSON(http.StatusForbidden, Error{
+			Status: http.StatusForbidden, Code: "device_revoked",
+			Message: "This device has been revoked: delete its local data.", Wipe: true,
+		})
+	}
+	e.Set(deviceStoreKey, device)
+	return e.Next()
+}
+
+func deviceOf(e *core.RequestEvent) *core.Record {
+	d, _ := e.Get(deviceStoreKey).(*core.Record)
+	return d
+}
+
+// touchDevice records that the device was seen, its cursor (when known) and
+// the size of its outbox as it reported it.
+func touchDevice(app core.App, e *core.RequestEvent, cursor string) error {
+	device := deviceOf(e)
+	if device == nil {
+		return errors.New("no device in request")
+	}
+	device.Set("last_seen", time.Now().UTC())
+	if cursor != "" {
+		device.Set("last_cursor", cursor)
+	}
+	if p := e.Request.Header.Get(PendingHeader); p != "" {
+		if n, err := strconv.Atoi(p); err == nil && n >= 0 {
+			device.Set("pending", n)
+		}
+	}
+	return app.Save(device)
+}
+
+// scopeOf is what a user may receive.
+type userScope struct {
+	teams       []string
+	role        string
+	fingerprint string
+}
+
+func scopeOf(user *core.Record) userScope {
+	teams := user.GetStringSlice("teams")
+	role := user.GetString("role")
+	return userScope{teams: teams, role: role, fingerprint: scopeFingerprint(role, teams)}
+}

@@ -1,0 +1,528 @@
+package syncapi
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"strada/internal/changelog"
+	"strada/internal/domain"
+)
+
+type pushResponse struct {
+	Results []Result `json:"results"`
+}
+
+// Push answers POST /api/sync/push: it applies the mutations in order in
+// one transaction, each inside its own savepoint so that a rejected one
+// leaves nothing behind and never blocks the next. A server fault rolls the
+// whole request back and answers 5xx.
+func (a *API) Push(e *core.RequestEvent) error {
+	if e.Request.ContentLength > MaxPushBytes {
+		e.Response.Header().Set("Connection", "close") // the rest of the body is not read
+		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes.", MaxPushBytes))
+	}
+	body, err := io.ReadAll(io.LimitReader(e.Request.Body, MaxPushBytes+1))
+	if err != nil {
+		return fail(e, http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
+	}
+	if len(body) > MaxPushBytes {
+		e.Response.Header().Set("Connection", "close")
+		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes.", MaxPushBytes))
+	}
+	batch, err := DecodePush(body)
+	if err != nil {
+		var be *BatchError
+		if errors.As(err, &be) {
+			return fail(e, be.Status, be.Code, be.Message)
+		}
+		return err
+	}
+	device := deviceOf(e)
+	p := pusher{user: e.Auth, device: device.Id, scope: scopeOf(e.Auth)}
+	var results []Result
+	err = e.App.RunInTransaction(func(tx core.App) error {
+		results = make([]Result, 0, len(batch.Mutations))
+		for _, d := range batch.Mutations {
+			r, err := p.apply(e.Request.Context(), tx, d)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
+		return touchDevice(tx, e, "")
+	})
+	if err != nil {
+		a.logger.Error("sync push failed", "device", device.Id, "mutations", len(batch.Mutations), "error", err)
+		return fail(e, http.StatusServiceUnavailable, "server_error", "The push could not be applied; nothing was written. Retry later.")
+	}
+	return e.JSON(http.StatusOK, pushResponse{Results: results})
+}
+
+type pusher struct {
+	user   *core.Record
+	device string
+	scope  userScope
+}
+
+// apply applies one mutation inside tx. The returned error is a server
+// fault that aborts the whole push; a rejection is a Result.
+func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Result, error) {
+	m := d.Mutation
+	if d.Reject != nil {
+		return Result{ID: m.ID, Status: StatusRejected, Error: d.Reject}, nil
+	}
+	first, owner, found, err := ledgerLookup(tx, m.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	if found {
+		if owner != p.user.Id {
+			return Result{ID: m.ID, Status: StatusRejected, Error: reject("mutation_id_taken", "id", "This mutation id was used by another user.")}, nil
+		}
+		first.FirstStatus = first.Status
+		first.Status = StatusDuplicate
+		return first, nil
+	}
+
+	if err := savepoint(tx, "begin"); err != nil {
+		return Result{}, err
+	}
+	res, journal, err := p.applyInSavepoint(ctx, tx, m)
+	if err != nil {
+		if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
+			return Result{}, errors.Join(err, rollbackErr)
+		}
+		rej := rejectionOf(err)
+		if rej == nil {
+			return Result{}, fmt.Errorf("apply mutation %s: %w", m.ID, err)
+		}
+		res = Result{ID: m.ID, Status: StatusRejected, Error: rej}
+		if rej.Code == "validation_invalid_transition" && journal != nil {
+			if err := journal.save(tx); err != nil {
+				return Result{}, err
+			}
+		}
+	} else if err := savepoint(tx, "release"); err != nil {
+		return Result{}, err
+	}
+	if err := ledgerStore(tx, m.ID, p.user.Id, p.device, res); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+func savepoint(tx core.App, action string) error {
+	var q string
+	switch action {
+	case "begin":
+		q = "SAVEPOINT strada_mutation"
+	case "rollback":
+		q = "ROLLBACK TO strada_mutation; RELEASE strada_mutation"
+	default:
+		q = "RELEASE strada_mutation"
+	}
+	if _, err := tx.NonconcurrentDB().NewQuery(q).Execute(); err != nil {
+		return fmt.Errorf("savepoint %s: %w", action, err)
+	}
+	return nil
+}
+
+// rejectedErr is a rejection found by the sync layer itself.
+type rejectedErr struct{ *ResultError }
+
+func (r rejectedErr) Error() string { return r.Message }
+
+// applyInSavepoint does the work of one mutation. On a rejected referral
+// transition it also returns the journal entry to keep after the rollback.
+func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) (Result, *conflictEntry, error) {
+	collection, err := tx.FindCachedCollectionByNameOrId(m.Collection)
+	if err != nil {
+		return Result{}, nil, fmt.Errorf("find collection %s: %w", m.Collection, err)
+	}
+	actor := changelog.Actor{User: p.user.Id, Device: p.device, Mutation: m.ID}
+	ctx = changelog.WithActor(ctx, actor)
+
+	existing, err := tx.FindRecordById(collection, m.RecordID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Result{}, nil, fmt.Errorf("read %s/%s: %w", m.Collection, m.RecordID, err)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		existing = nil
+	}
+
+	if m.Op == OpDelete {
+		return p.applyDelete(ctx, tx, m, existing)
+	}
+
+	values, rej := convertFields(collection, m.Fields)
+	if rej != nil {
+		return Result{}, nil, rejectedErr{rej}
+	}
+
+	if existing == nil {
+		tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
+		if err != nil {
+			return Result{}, nil, err
+		}
+		switch {
+		case tomb == changelog.OpPurge:
+			return Result{}, nil, rejectedErr{reject("record_erased", "recordId", "The record was erased.")}
+		case tomb == changelog.OpDelete:
+			return Result{}, nil, rejectedErr{reject("record_deleted", "recordId", "The record was deleted.")}
+		case m.BaseVersion > 0:
+			return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "The record does not exist at version %d.", m.BaseVersion)}
+		}
+		team, _ := values["team"].(string)
+		if !slices.Contains(p.scope.teams, team) {
+			return Result{}, nil, rejectedErr{reject("forbidden", "team", "team must be one of your teams.")}
+		}
+		rec := core.NewRecord(collection)
+		rec.Id = m.RecordID
+		for name, v := range values {
+			rec.Set(name, v)
+		}
+		if err := tx.SaveWithContext(ctx, rec); err != nil {
+			return Result{}, transitionJournal(m, rec, p, err), err
+		}
+		return p.result(tx, m, StatusApplied, nil, nil)
+	}
+
+	current := existing.GetInt("version")
+	if m.BaseVersion > current {
+		return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "baseVersion %d is ahead of the record's version %d.", m.BaseVersion, current)}
+	}
+	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
+		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
+	}
+	if team, ok := values["team"].(string); ok && !slices.Contains(p.scope.teams, team) {
+		return Result{}, nil, rejectedErr{reject("forbidden", "team", "team must be one of your teams.")}
+	}
+
+	concurrent, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	var conflicts []conflictEntry
+	var conflictFields, mergedFields []string
+	for name, v := range values {
+		fc, changed := concurrent[name]
+		if !changed || fc.Actor.Device == p.device {
+			continue
+		}
+		if sameJSON(existing.Get(name), v) {
+			continue
+		}
+		conflictFields = append(conflictFields, name)
+		conflicts = append(conflicts, conflictEntry{
+			collection: m.Collection, recordID: m.RecordID, field: name, kind: "same_field",
+			team: existing.GetString("team"), kept: v, overwritten: existing.Get(name),
+			keptBy: p.user.Id, keptDevice: p.device, keptMutation: m.ID, keptAt: time.Now().UTC(),
+			overwrittenBy: fc.Actor.User, overwrittenDevice: fc.Actor.Device, overwrittenAt: fc.At,
+			baseVersion: m.BaseVersion,
+		})
+	}
+	for name, fc := range concurrent {
+		if _, mine := values[name]; !mine && fc.Actor.Device != p.device {
+			mergedFields = append(mergedFields, name)
+		}
+	}
+	sort.Strings(conflictFields)
+	sort.Strings(mergedFields)
+
+	for name, v := range values {
+		existing.Set(name, v)
+	}
+	if err := tx.SaveWithContext(ctx, existing); err != nil {
+		return Result{}, transitionJournal(m, existing, p, err), err
+	}
+	for i := range conflicts {
+		conflicts[i].version = existing.GetInt("version")
+		if err := conflicts[i].save(tx); err != nil {
+			return Result{}, nil, err
+		}
+	}
+	status := StatusApplied
+	switch {
+	case len(conflictFields) > 0:
+		status = StatusConflict
+	case len(mergedFields) > 0:
+		status = StatusMerged
+	}
+	return p.result(tx, m, status, conflictFields, mergedFields)
+}
+
+func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, existing *core.Record) (Result, *conflictEntry, error) {
+	if existing == nil {
+		tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
+		if err != nil {
+			return Result{}, nil, err
+		}
+		if tomb == "" {
+			return Result{}, nil, rejectedErr{reject("not_found", "recordId", "There is no such record.")}
+		}
+		// Already gone: deleting again changes nothing and converges.
+		return p.result(tx, m, StatusApplied, nil, nil)
+	}
+	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
+		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
+	}
+	if m.Collection == domain.Persons && p.scope.role != domain.RoleSupervisor {
+		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "Only a supervisor removes a person.")}
+	}
+	current := existing.GetInt("version")
+	if m.BaseVersion > current {
+		return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "baseVersion %d is ahead of the record's version %d.", m.BaseVersion, current)}
+	}
+	concurrent, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	var others []string
+	var last changelog.FieldChange
+	for name, fc := range concurrent {
+		if fc.Actor.Device != p.device {
+			others = append(others, name)
+			if fc.Version > last.Version {
+				last = fc
+			}
+		}
+	}
+	sort.Strings(others)
+	// The delete wins; edits made meanwhile by others are journaled so that
+	// a person can see what went with the record.
+	var journal *conflictEntry
+	if len(others) > 0 {
+		snapshot := map[string]any{}
+		for _, name := range others {
+			snapshot[name] = existing.Get(name)
+		}
+		journal = &conflictEntry{
+			collection: m.Collection, recordID: m.RecordID, field: "*", kind: "delete_over_edit",
+			team: existing.GetString("team"), kept: nil, overwritten: snapshot,
+			keptBy: p.user.Id, keptDevice: p.device, keptMutation: m.ID, keptAt: time.Now().UTC(),
+			overwrittenBy: last.Actor.User, overwrittenDevice: last.Actor.Device, overwrittenAt: last.At,
+			baseVersion: m.BaseVersion, version: current + 1,
+		}
+	}
+	if err := tx.DeleteWithContext(ctx, existing); err != nil {
+		return Result{}, nil, err
+	}
+	if journal != nil {
+		if err := journal.save(tx); err != nil {
+			return Result{}, nil, err
+		}
+		return p.result(tx, m, StatusConflict, []string{"*"}, nil)
+	}
+	return p.result(tx, m, StatusApplied, nil, nil)
+}
+
+func (p *pusher) result(tx core.App, m Mutation, status string, conflicts, merged []string) (Result, *conflictEntry, error) {
+	last, err := changelog.LastOf(tx, m.Collection, m.RecordID)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return Result{ID: m.ID, Status: status, Version: last.Version, Seq: last.Seq, Conflicts: conflicts, Merged: merged}, nil, nil
+}
+
+// transitionJournal prepares the journal entry of a referral status change
+// the state machine refused, kept after the mutation is rolled back.
+func transitionJournal(m Mutation, rec *core.Record, p *pusher, err error) *conflictEntry {
+	if m.Collection != domain.Referrals || !isTransitionError(err) {
+		return nil
+	}
+	from := ""
+	if !rec.IsNew() {
+		from = rec.Original().GetString("status")
+	}
+	return &conflictEntry{
+		collection: m.Collection, recordID: m.RecordID, field: "status", kind: "rejected_transition",
+		team: rec.GetString("team"), kept: from, overwritten: rec.GetString("status"),
+		keptAt: time.Now().UTC(), overwrittenBy: p.user.Id, overwrittenDevice: p.device,
+		overwrittenAt: time.Now().UTC(), keptMutation: m.ID, baseVersion: m.BaseVersion,
+		version: rec.Original().GetInt("version"),
+	}
+}
+
+func isTransitionError(err error) bool {
+	var verrs validation.Errors
+	if !errors.As(err, &verrs) {
+		return false
+	}
+	var ve validation.Error
+	return errors.As(verrs["status"], &ve) && ve.Code() == "validation_invalid_transition"
+}
+
+// rejectionOf turns an error from applying a mutation into its rejection,
+// or nil when the error is a server fault.
+func rejectionOf(err error) *ResultError {
+	var rj rejectedErr
+	if errors.As(err, &rj) {
+		return rj.ResultError
+	}
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		names := make([]string, 0, len(verrs))
+		for name := range verrs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return reject("invalid", "", "The record is not valid.")
+		}
+		name := names[0]
+		code := "invalid_value"
+		var ve validation.Error
+		if errors.As(verrs[name], &ve) {
+			code = ve.Code()
+		}
+		return reject(code, name, "%s: %v", name, verrs[name])
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "UNIQUE constraint failed: "); i >= 0 {
+		field := msg[i+len("UNIQUE constraint failed: "):]
+		if _, col, ok := strings.Cut(field, "."); ok {
+			field = strings.Fields(col)[0]
+		}
+		return reject("not_unique", field, "%s is already used by another record.", field)
+	}
+	return nil
+}
+
+// convertFields checks each field of a mutation against the collection and
+// converts its JSON value strictly: a value of the wrong type is refused,
+// never coerced.
+func convertFields(c *core.Collection, fields map[string]json.RawMessage) (map[string]any, *ResultError) {
+	out := make(map[string]any, len(fields))
+	for name, raw := range fields {
+		f := c.Fields.GetByName(name)
+		if f == nil || f.GetSystem() || f.GetHidden() {
+			return nil, reject("unknown_field", name, "%q is not a field of %s.", name, c.Name)
+		}
+		v, err := convertValue(f, raw)
+		if err != nil {
+			return nil, reject("invalid_type", name, "%s: %v", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+func convertValue(f core.Field, raw json.RawMessage) (any, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	switch f := f.(type) {
+	case *core.TextField, *core.EmailField, *core.URLField, *core.EditorField:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, errors.New("must be a string")
+		}
+		return s, nil
+	case *core.NumberField:
+		var n float64
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return nil, errors.New("must be a number")
+		}
+		return n, nil
+	case *core.BoolField:
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, errors.New("must be true or false")
+		}
+		return b, nil
+	case *core.DateField:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, errors.New("must be a date string")
+		}
+		if s == "" {
+			return "", nil
+		}
+		if dt, err := types.ParseDateTime(s); err != nil || dt.IsZero() {
+			return nil, errors.New("must be an RFC 3339 date or date-time")
+		}
+		return s, nil
+	case *core.SelectField:
+		return stringOrList(raw, f.IsMultiple())
+	case *core.RelationField:
+		return stringOrList(raw, f.IsMultiple())
+	case *core.JSONField:
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, errors.New("must be JSON")
+		}
+		return v, nil
+	}
+	return nil, errors.New("cannot be written by devices")
+}
+
+func stringOrList(raw json.RawMessage, multiple bool) (any, error) {
+	if multiple {
+		var list []string
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errors.New("must be a list of strings")
+		}
+		return list, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, errors.New("must be a string")
+	}
+	return s, nil
+}
+
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// ledgerLookup returns the first result of a mutation id and its user.
+func ledgerLookup(tx core.App, id string) (Result, string, bool, error) {
+	var row struct {
+		User   string `db:"user_id"`
+		Result string `db:"result"`
+	}
+	err := tx.NonconcurrentDB().Select("user_id", "result").From("strada_mutations").
+		Where(dbx.HashExp{"id": id}).Limit(1).One(&row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Result{}, "", false, nil
+	}
+	if err != nil {
+		return Result{}, "", false, fmt.Errorf("read mutation ledger %s: %w", id, err)
+	}
+	var r Result
+	if err := json.Unmarshal([]byte(row.Result), &r); err != nil {
+		return Result{}, "", false, fmt.Errorf("decode ledger result %s: %w", id, err)
+	}
+	return r, row.User, true, nil
+}
+
+func ledgerStore(tx core.App, id, user, device string, r Result) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode result %s: %w", id, err)
+	}
+	_, err = tx.NonconcurrentDB().Insert("strada_mutations", dbx.Params{
+		"id": id, "user_id": user, "device_id": device, "result": string(body),
+		"at": time.Now().UTC().Format(time.RFC3339Nano),
+	}).Execute()
+	if err != nil {
+		return fmt.Errorf("record mutation %s: %w", id, err)
+	}
+	return nil
+}
