@@ -1,23 +1,28 @@
 // Package restguard holds PocketBase's record API to Strada's standards for
-// field-work collections: a body size limit, refusal of unknown and
-// server-managed fields and of writes into a team the user is not in, each
-// with an error naming the field; and it tells the change log who acted.
+// field-work collections: a body size limit, refusal of unknown,
+// server-managed and mistyped fields and of writes into a team the user is
+// not in, each with an error naming the field; and it tells the change log
+// who acted.
 package restguard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/httpbody"
 )
 
 // MaxBodyBytes is the largest record write body accepted for a field-work
@@ -32,16 +37,13 @@ func LimitBody(e *core.RequestEvent) error {
 	if !ok || !domain.IsFieldWork(collection) {
 		return e.Next()
 	}
-	if e.Request.ContentLength > MaxBodyBytes {
-		return tooLarge(e)
-	}
-	if e.Request.Body != nil && e.Request.Method != http.MethodDelete {
-		buf, err := io.ReadAll(io.LimitReader(e.Request.Body, MaxBodyBytes+1))
+	if e.Request.Method != http.MethodDelete {
+		buf, err := httpbody.Read(e.Response, e.Request, MaxBodyBytes)
+		if errors.Is(err, httpbody.ErrTooLarge) {
+			return tooLarge(e)
+		}
 		if err != nil {
 			return e.BadRequestError("Failed to read the request body.", err)
-		}
-		if int64(len(buf)) > MaxBodyBytes {
-			return tooLarge(e)
 		}
 		e.Request.Body = &router.RereadableReadCloser{ReadCloser: io.NopCloser(bytes.NewReader(buf))}
 		if err := CheckRequest(e, collection); err != nil {
@@ -85,13 +87,18 @@ func CheckRequest(e *core.RequestEvent, collectionName string) error {
 	}
 	superuser := info.HasSuperuserAuth()
 	errs := validation.Errors{}
-	for key := range info.Body {
+	for key, value := range info.Body {
 		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(key, "+"), "+"), "-")
+		field := collection.Fields.GetByName(name)
 		switch {
-		case collection.Fields.GetByName(name) == nil:
+		case field == nil:
 			errs[key] = validation.NewError("validation_unknown_field", fmt.Sprintf("%q is not a field of %s.", key, collection.Name))
 		case !superuser && domain.IsServerManaged(name):
 			errs[key] = validation.NewError("validation_server_managed", fmt.Sprintf("%q is set by the server and cannot be written.", key))
+		default:
+			if want := expectedType(field, value); want != "" {
+				errs[key] = validation.NewError("validation_invalid_type", fmt.Sprintf("%q must be %s.", key, want))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -109,6 +116,73 @@ func CheckRequest(e *core.RequestEvent, collectionName string) error {
 		}
 	}
 	return nil
+}
+
+// expectedType returns what a value of field must be when value is not one,
+// or "" when it is. PocketBase casts a mistyped value silently (a number
+// field given "many" stores 0, a date field given "next week" stores
+// nothing); such a value is refused here instead. Strings stand for numbers,
+// booleans and dates as they arrive in form-data bodies.
+func expectedType(field core.Field, value any) string {
+	if value == nil {
+		return "" // clears the field
+	}
+	switch field.(type) {
+	case *core.NumberField:
+		switch v := value.(type) {
+		case float64:
+			return ""
+		case string:
+			if _, err := strconv.ParseFloat(v, 64); err == nil || v == "" {
+				return ""
+			}
+		}
+		return "a number"
+	case *core.BoolField:
+		switch v := value.(type) {
+		case bool:
+			return ""
+		case string:
+			if _, err := strconv.ParseBool(v); err == nil || v == "" {
+				return ""
+			}
+		case float64:
+			if v == 0 || v == 1 {
+				return ""
+			}
+		}
+		return "true or false"
+	case *core.DateField:
+		switch v := value.(type) {
+		case types.DateTime:
+			return ""
+		case string:
+			if d, _ := types.ParseDateTime(v); v == "" || !d.IsZero() {
+				return ""
+			}
+		}
+		return "a date such as 2026-11-20 or 2026-11-20 10:00:00.000Z"
+	case *core.SelectField, *core.RelationField:
+		switch v := value.(type) {
+		case string, []string:
+			return ""
+		case []any:
+			for _, item := range v {
+				if _, ok := item.(string); !ok {
+					return "a text value or a list of text values"
+				}
+			}
+			return ""
+		}
+		return "a text value or a list of text values"
+	case *core.TextField, *core.EmailField, *core.URLField, *core.EditorField:
+		switch value.(type) {
+		case string, float64, bool:
+			return ""
+		}
+		return "a text value"
+	}
+	return ""
 }
 
 // OnRecordWriteRequest is bound to the create and update request hooks of
