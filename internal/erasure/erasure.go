@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/httpbody"
 )
 
 // Summary is what an erasure did.
@@ -155,9 +155,12 @@ func HandleErase(e *core.RequestEvent) error {
 		return e.UnauthorizedError("Sign in to erase a person.", nil)
 	}
 	id := e.Request.PathValue("id")
-	body, err := io.ReadAll(io.LimitReader(e.Request.Body, 16<<10+1))
-	if err != nil || len(body) > 16<<10 {
+	body, err := httpbody.Read(e.Response, e.Request, 16<<10)
+	if errors.Is(err, httpbody.ErrTooLarge) {
 		return e.Error(http.StatusRequestEntityTooLarge, "The request body is too large.", nil)
+	}
+	if err != nil {
+		return e.BadRequestError("Failed to read the request body.", err)
 	}
 	var req eraseRequest
 	dec := json.NewDecoder(bytes.NewReader(body))

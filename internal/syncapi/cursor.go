@@ -29,6 +29,8 @@ type Cursor struct {
 	Scope string `json:"f"`
 	// User the cursor was made for.
 	User string `json:"u"`
+	// Tag fingerprints the change row at Seq (see changelog.RowTag).
+	Tag string `json:"t,omitempty"`
 	// Snapshot progress: the collection index and the last id sent.
 	Snap       bool   `json:"n,omitempty"`
 	Collection int    `json:"c,omitempty"`

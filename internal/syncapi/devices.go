@@ -3,7 +3,7 @@ package syncapi
 import (
 	"bytes"
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"strada/internal/domain"
+	"strada/internal/httpbody"
 )
 
 type registerRequest struct {
@@ -30,13 +31,12 @@ const maxSmallBody = 16 << 10
 // decodeStrict decodes a JSON body of at most limit bytes, refusing unknown
 // fields and trailing data.
 func decodeStrict(e *core.RequestEvent, limit int64, dst any) error {
-	body, err := io.ReadAll(io.LimitReader(e.Request.Body, limit+1))
+	body, err := httpbody.Read(e.Response, e.Request, limit)
+	if errors.Is(err, httpbody.ErrTooLarge) {
+		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large.")
+	}
 	if err != nil {
 		return fail(e, http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
-	}
-	if int64(len(body)) > limit {
-		e.Response.Header().Set("Connection", "close") // the rest of the body is not read
-		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -94,14 +94,8 @@ func (a *API) page(app core.App, userID string, scope userScope, cur Cursor, lim
 	if cur.User != userID || cur.Scope != scope.fingerprint {
 		return PullResponse{Reset: true, HasMore: true, Changes: []Change{}}, nil
 	}
-	if !cur.Snap {
-		floor, err := changelog.Floor(app)
-		if err != nil {
-			return PullResponse{}, err
-		}
-		if cur.Seq < floor {
-			return PullResponse{Reset: true, HasMore: true, Changes: []Change{}}, nil
-		}
+	if stale, err := staleCursor(app, cur); err != nil || stale {
+		return PullResponse{Reset: true, HasMore: true, Changes: []Change{}}, err
 	}
 	var resp PullResponse
 	var err error
@@ -113,12 +107,41 @@ func (a *API) page(app core.App, userID string, scope userScope, cur Cursor, lim
 	if err != nil {
 		return PullResponse{}, err
 	}
+	cur.Tag, _, err = changelog.RowTag(app, cur.Seq)
+	if err != nil {
+		return PullResponse{}, err
+	}
 	resp.Cursor, err = a.cursors.encode(app, cur)
 	if err != nil {
 		return PullResponse{}, err
 	}
 	resp.Seq = cur.Seq
 	return resp, nil
+}
+
+// staleCursor reports whether a cursor no longer points into this log: it
+// is older than what the log keeps, beyond its end, or at a row that is not
+// the one it was made at (the database was restored from a backup).
+func staleCursor(app core.App, cur Cursor) (bool, error) {
+	floor, err := changelog.Floor(app)
+	if err != nil {
+		return false, err
+	}
+	if !cur.Snap && cur.Seq < floor {
+		return true, nil
+	}
+	last, err := changelog.LastSeq(app)
+	if err != nil {
+		return false, err
+	}
+	if cur.Seq > last {
+		return true, nil
+	}
+	tag, found, err := changelog.RowTag(app, cur.Seq)
+	if err != nil {
+		return false, err
+	}
+	return found && cur.Tag != "" && tag != cur.Tag, nil
 }
 
 func inScope(collection string, rec *core.Record, scope userScope) bool {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/httpbody"
 )
 
 type pushResponse struct {
@@ -31,17 +31,12 @@ type pushResponse struct {
 // leaves nothing behind and never blocks the next. A server fault rolls the
 // whole request back and answers 5xx.
 func (a *API) Push(e *core.RequestEvent) error {
-	if e.Request.ContentLength > MaxPushBytes {
-		e.Response.Header().Set("Connection", "close") // the rest of the body is not read
+	body, err := httpbody.Read(e.Response, e.Request, MaxPushBytes)
+	if errors.Is(err, httpbody.ErrTooLarge) {
 		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes.", MaxPushBytes))
 	}
-	body, err := io.ReadAll(io.LimitReader(e.Request.Body, MaxPushBytes+1))
 	if err != nil {
 		return fail(e, http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
-	}
-	if len(body) > MaxPushBytes {
-		e.Response.Header().Set("Connection", "close")
-		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes.", MaxPushBytes))
 	}
 	batch, err := DecodePush(body)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/pocketbase/dbx"
+
 	"strada/internal/apptest"
 	"strada/internal/changelog"
 	"strada/internal/domain"
@@ -248,5 +250,35 @@ func TestDeviceRegistrationIsIdempotent(t *testing.T) {
 	dev := e.record(domain.Devices, id)
 	if dev.GetDateTime("last_seen").IsZero() || dev.GetString("last_cursor") == "" {
 		t.Fatalf("got last_seen %v cursor %q, want both set", dev.GetDateTime("last_seen"), dev.GetString("last_cursor"))
+	}
+}
+
+func TestCursorFromAnotherLogGivesReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.device(apptest.CampWorker)
+	mustSync(t, c)
+	cursor, seq := c.Store.Cursor()
+	// The database is restored from a backup taken before the last changes:
+	// the log ends before the cursor, then new writes reuse its sequence.
+	if _, err := e.app.DB().NewQuery("DELETE FROM strada_changes WHERE seq > {:s}").Bind(dbx.Params{"s": seq - 3}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Reset bool `json:"reset"`
+	}
+	if err := e.raw(c, http.MethodGet, "/api/sync/pull?cursor="+cursor, nil, &page); err != nil || !page.Reset {
+		t.Fatalf("cursor beyond the log: got reset=%v (%v), want reset", page.Reset, err)
+	}
+	if _, err := e.app.DB().NewQuery("UPDATE sqlite_sequence SET seq = {:s} WHERE name = 'strada_changes'").Bind(dbx.Params{"s": seq - 3}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	w := e.device(apptest.CampWorker)
+	for range 5 {
+		w.Upsert(domain.Persons, newID(), map[string]any{"team": e.team("camp_outreach"), "consent": "none"})
+	}
+	mustSync(t, w)
+	if err := e.raw(c, http.MethodGet, "/api/sync/pull?cursor="+cursor, nil, &page); err != nil || !page.Reset {
+		t.Fatalf("cursor at a reused sequence: got reset=%v (%v), want reset", page.Reset, err)
 	}
 }

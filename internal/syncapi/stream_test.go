@@ -28,6 +28,9 @@ type sse struct {
 // openStream connects to the sync stream and returns its events.
 func openStream(t *testing.T, ctx context.Context, url string, c *syncclient.Client) <-chan sse {
 	t.Helper()
+	// Closed before the test server, which waits for open requests.
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/sync/stream", nil)
 	req.Header.Set("Authorization", c.Token)
 	req.Header.Set("X-Strada-Device", c.DeviceID)
