@@ -52,6 +52,10 @@ type Log struct {
 
 	mu      sync.Mutex
 	waiters chan struct{}
+
+	// users holds the ids found to be users records (not superusers), so
+	// that authorship costs no query after an actor's first write.
+	users sync.Map
 }
 
 // New returns a Log. globalCollections are those readable by every user.
@@ -114,9 +118,9 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 		var committed *core.Record
 		if !rec.IsNew() {
 			var err error
-			committed, err = tx.FindRecordById(rec.Collection(), rec.Id)
+			committed, err = committedRecord(tx, rec, versioned)
 			if err != nil {
-				return fmt.Errorf("read committed %s/%s: %w", rec.Collection().Name, rec.Id, err)
+				return err
 			}
 		}
 		version := 0
@@ -130,7 +134,7 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 			}
 		}
 		if (op == OpCreate || op == OpUpdate) && actor.User != "" && rec.Collection().Fields.GetByName("updated_by") != nil {
-			if isUser(tx, actor.User) {
+			if l.isUser(tx, actor.User) {
 				if op == OpCreate {
 					rec.Set("created_by", actor.User)
 				}
@@ -234,10 +238,43 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func isUser(app core.App, id string) bool {
+// committedRecord returns rec as committed. Every logged write raises a
+// versioned record's version, so when the copy the caller loaded has the
+// committed version it is the committed row and only the version is read;
+// otherwise the whole row is.
+func committedRecord(tx core.App, rec *core.Record, versioned bool) (*core.Record, error) {
+	if versioned {
+		var v int
+		err := tx.NonconcurrentDB().Select("version").From(rec.Collection().Name).
+			Where(dbx.HashExp{"id": rec.Id}).Row(&v)
+		if err != nil {
+			return nil, fmt.Errorf("read committed version of %s/%s: %w", rec.Collection().Name, rec.Id, err)
+		}
+		if original := rec.Original(); original.Id == rec.Id && original.GetInt("version") == v {
+			return original, nil
+		}
+	}
+	committed, err := tx.FindRecordById(rec.Collection(), rec.Id)
+	if err != nil {
+		return nil, fmt.Errorf("read committed %s/%s: %w", rec.Collection().Name, rec.Id, err)
+	}
+	return committed, nil
+}
+
+// isUser reports whether id is a users record, as opposed to a superuser
+// or an id of no account. An account's id is never given to another, so a
+// positive answer is kept.
+func (l *Log) isUser(app core.App, id string) bool {
+	if _, ok := l.users.Load(id); ok {
+		return true
+	}
 	var n int
 	err := app.NonconcurrentDB().Select("count(*)").From("users").Where(dbx.HashExp{"id": id}).Row(&n)
-	return err == nil && n > 0
+	if err != nil || n == 0 {
+		return false
+	}
+	l.users.Store(id, struct{}{})
+	return true
 }
 
 // untracked are fields whose change is a consequence of another change, not

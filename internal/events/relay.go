@@ -87,6 +87,9 @@ func (r *Relay) Run(ctx context.Context) {
 		n, err := r.publishBatch(ctx)
 		if err != nil {
 			r.fail(err)
+			// Prepare again before the next publish: the stream may have
+			// been removed, or recreated by a server that lost its store.
+			ready = false
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -143,11 +146,34 @@ func (r *Relay) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := lastStoredSeq(cctx, stream)
+	stored, found, err := lastStoredSeq(cctx, stream)
 	if err != nil {
 		return err
 	}
-	if stored > hwm {
+	last, err := changelog.LastSeq(r.app)
+	if err != nil {
+		return err
+	}
+	if stored > last {
+		// The stream holds changes the log has not: the database was
+		// restored from an older copy, and the sequences after its last
+		// change will be used again. Never mark them published early.
+		r.logger.Warn("event relay: stream is ahead of the change log (database restored?); remove the stream",
+			"stream", stored, "log", last)
+		stored = last
+	}
+	switch {
+	case stored > hwm:
+		// Published and acknowledged, but the mark was not stored.
+		if err := r.setHighWaterMark(stored); err != nil {
+			return err
+		}
+		hwm = stored
+	case found && stored < hwm:
+		// The stream lost its tail (a server that stopped before writing
+		// it out, or a store restored from a copy): publish it again.
+		r.logger.Warn("event relay: stream is behind the high-water mark, publishing again",
+			"stream", stored, "mark", hwm)
 		if err := r.setHighWaterMark(stored); err != nil {
 			return err
 		}
@@ -162,27 +188,28 @@ func (r *Relay) prepare(ctx context.Context) error {
 	return nil
 }
 
-// lastStoredSeq reads the change sequence of the stream's last message.
-func lastStoredSeq(ctx context.Context, stream jetstream.Stream) (int64, error) {
+// lastStoredSeq reads the change sequence of the stream's last message;
+// found is false when the stream holds none.
+func lastStoredSeq(ctx context.Context, stream jetstream.Stream) (seq int64, found bool, err error) {
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stream info: %w", err)
+		return 0, false, fmt.Errorf("stream info: %w", err)
 	}
 	if info.State.Msgs == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	msg, err := stream.GetMsg(ctx, info.State.LastSeq)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return 0, nil
+			return 0, false, nil
 		}
-		return 0, fmt.Errorf("read last stored event: %w", err)
+		return 0, false, fmt.Errorf("read last stored event: %w", err)
 	}
-	seq, err := strconv.ParseInt(msg.Header.Get(nats.MsgIdHdr), 10, 64)
+	seq, err = strconv.ParseInt(msg.Header.Get(nats.MsgIdHdr), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("last stored event has no sequence id: %w", err)
+		return 0, false, fmt.Errorf("last stored event has no sequence id: %w", err)
 	}
-	return seq, nil
+	return seq, true, nil
 }
 
 // publishBatch publishes the next rows after the high-water mark and
