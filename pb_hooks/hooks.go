@@ -98,6 +98,10 @@ func BindRecordHooks(app core.App, log *changelog.Log) {
 	app.OnRecordDeleteRequest(logged...).BindFunc(restguard.OnRecordActorRequest)
 	app.OnRecordCreateRequest(domain.Reference...).BindFunc(restguard.OnRecordActorRequest)
 	app.OnRecordUpdateRequest(domain.Reference...).BindFunc(restguard.OnRecordActorRequest)
+
+	// Devices and the conflict journal.
+	app.OnRecordUpdateExecute(domain.Devices).BindFunc(syncapi.OnDeviceUpdateExecute)
+	app.OnRecordUpdateRequest(domain.SyncConflicts).BindFunc(syncapi.ResolveConflictRequest)
 }
 
 // BindRecordAPI holds PocketBase's record API to Strada's request checks.
@@ -120,7 +124,6 @@ func BindSyncAPI(app core.App, hub *events.Hub) *syncapi.API {
 		se.Router.POST("/api/persons/{id}/erase", erasure.HandleErase)
 		return se.Next()
 	})
-	app.OnRecordUpdateRequest(domain.SyncConflicts).BindFunc(syncapi.ResolveConflictRequest)
 	return api
 }
 

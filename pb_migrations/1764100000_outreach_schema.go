@@ -121,8 +121,10 @@ func upOutreachSchema(app core.App) error {
 	)
 	persons.AddIndex("idx_persons_code", true, "code", "")
 	persons.AddIndex("idx_persons_team", false, "team", "")
-	// Only a supervisor removes a person; erasure has its own audited path.
-	persons.DeleteRule = ptr(ruleSupervisor)
+	// A person is removed by erasure (POST /api/persons/{id}/erase), which
+	// also removes every record about them and is audited; superusers keep
+	// the plain delete for administration.
+	persons.DeleteRule = nil
 	if err := app.Save(persons); err != nil {
 		return fmt.Errorf("create persons: %w", err)
 	}
@@ -223,12 +225,14 @@ func upOutreachSchema(app core.App) error {
 	addTimestamps(devices)
 	devices.AddIndex("idx_devices_user", false, "user", "")
 	// A user sees their own devices; a supervisor sees the devices of the
-	// members of their teams and may revoke one, and nothing else.
+	// members of their teams and may revoke one (never un-revoke), and
+	// nothing else.
 	devicesOwnerOrSupervisor := `user = @request.auth.id || (` + ruleSignedIn +
 		` && @request.auth.role = "supervisor" && user.teams.id ?= @request.auth.teams.id)`
 	devices.ListRule = ptr(devicesOwnerOrSupervisor)
 	devices.ViewRule = ptr(devicesOwnerOrSupervisor)
 	devices.UpdateRule = ptr(`@request.auth.role = "supervisor" && user.teams.id ?= @request.auth.teams.id` +
+		` && @request.body.revoked = true` +
 		` && @request.body.user:isset = false && @request.body.name:isset = false && @request.body.platform:isset = false` +
 		` && @request.body.app_version:isset = false && @request.body.last_seen:isset = false` +
 		` && @request.body.last_cursor:isset = false && @request.body.pending:isset = false`)
@@ -292,6 +296,9 @@ func newFieldWorkCollection(name, teamsID, usersID string) *core.Collection {
 		&core.RelationField{Name: "updated_by", CollectionId: usersID, MaxSelect: 1},
 	)
 	addTimestamps(c)
+	// PocketBase checks a new custom-format id against the existing ones
+	// case-insensitively; this index answers that check without a scan.
+	c.AddIndex("idx_"+name+"_id_nocase", true, "id COLLATE NOCASE", "")
 	c.ListRule = ptr(ruleMember)
 	c.ViewRule = ptr(ruleMember)
 	c.CreateRule = ptr(ruleMember)

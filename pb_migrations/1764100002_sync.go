@@ -48,6 +48,9 @@ func upSync(app core.App) error {
 		&core.TextField{Name: "collection", Required: true, Max: 50},
 		&core.TextField{Name: "record_id", Required: true, Max: 36},
 		&core.TextField{Name: "field", Required: true, Max: 50},
+		// The person the record is about, so that erasing them erases the
+		// values journaled about them, whatever became of the record.
+		&core.TextField{Name: "person", Max: 36},
 		&core.SelectField{Name: "kind", Required: true, MaxSelect: 1, Values: []string{"same_field", "delete_over_edit", "rejected_transition"}},
 		&core.RelationField{Name: "team", Required: true, CollectionId: teams.Id, MaxSelect: 1},
 		&core.JSONField{Name: "kept_value", MaxSize: 1 << 16},
@@ -69,6 +72,7 @@ func upSync(app core.App) error {
 	addTimestamps(conflicts)
 	conflicts.AddIndex("idx_sync_conflicts_team_open", false, "team, resolved_at", "")
 	conflicts.AddIndex("idx_sync_conflicts_record", false, "collection, record_id", "")
+	conflicts.AddIndex("idx_sync_conflicts_person", false, "person", "person != ''")
 	// The record's team reads the journal and resolves an entry by choosing a
 	// resolution; everything else in it is written by the server.
 	conflicts.ListRule = ptr(ruleMember)

@@ -348,7 +348,8 @@ var rules = []rule{
 	{name: "delete", as: sv, method: del, url: one("services", "{inactiveService}"), status: 403},
 	{name: "delete", as: su, method: del, url: one("services", "{inactiveService}"), status: 204},
 
-	// persons: members of the person's team; only a supervisor deletes.
+	// persons: members of the person's team; only erasure (or a superuser)
+	// removes one.
 	{name: "list", as: anon, method: get, url: list("persons"), status: 200, want: []string{items("0")}},
 	{name: "list own team only", as: cw, method: get, url: list("persons"), status: 200,
 		want: []string{items("{campPersonCount}"), `"id":"{campPersons*}"`}, notWant: []string{`"id":"{prisonPersons*}"`}},
@@ -386,10 +387,10 @@ var rules = []rule{
 		want: []string{`"team":"{prisonTeam}"`}},
 	{name: "update", as: su, method: patch, url: one("persons", "{prisonPerson}"), body: `{"consent":"written"}`, status: 200, want: []string{`"consent":"written"`}},
 	{name: "update", as: anon, method: patch, url: one("persons", "{campPerson}"), body: `{"notes":"X"}`, status: 404},
-	{name: "delete", as: anon, method: del, url: one("persons", "{campPerson}"), status: 404},
-	{name: "delete own team's person", as: cw, method: del, url: one("persons", "{campPerson}"), status: 404},
-	{name: "delete own team's person", as: pw, method: del, url: one("persons", "{prisonPerson}"), status: 404},
-	{name: "delete", as: sv, method: del, url: one("persons", "{campPerson}"), status: 204},
+	{name: "delete", as: anon, method: del, url: one("persons", "{campPerson}"), status: 403},
+	{name: "delete own team's person", as: cw, method: del, url: one("persons", "{campPerson}"), status: 403},
+	{name: "delete own team's person", as: pw, method: del, url: one("persons", "{prisonPerson}"), status: 403},
+	{name: "delete (erasure is the way)", as: sv, method: del, url: one("persons", "{campPerson}"), status: 403},
 	{name: "delete", as: su, method: del, url: one("persons", "{prisonPerson}"), status: 204},
 
 	// camp_visits
@@ -582,6 +583,7 @@ var rules = []rule{
 	{name: "revoke a worker's device", as: sv, method: patch, url: one("devices", "{campDevice}"), body: `{"revoked":true}`, status: 200, want: []string{`"revoked":true`}},
 	{name: "rename a worker's device", as: sv, method: patch, url: one("devices", "{campDevice}"), body: `{"name":"Altro"}`, status: 404},
 	{name: "revoke and move a cursor", as: sv, method: patch, url: one("devices", "{campDevice}"), body: `{"revoked":true,"last_cursor":"0"}`, status: 404},
+	{name: "un-revoke a worker's device", as: sv, method: patch, url: one("devices", "{campDevice}"), body: `{"revoked":false}`, status: 404},
 	{name: "update", as: su, method: patch, url: one("devices", "{campDevice}"), body: `{"name":"Rinominato"}`, status: 200, want: []string{`"name":"Rinominato"`}},
 	{name: "delete own device", as: cw, method: del, url: one("devices", "{campDevice}"), status: 403},
 	{name: "delete", as: sv, method: del, url: one("devices", "{campDevice}"), status: 403},

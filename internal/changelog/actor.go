@@ -18,6 +18,32 @@ type actorKey struct{}
 
 type purgeKey struct{}
 
+type receiptKey struct{}
+
+// Receipt receives the change log position of a write of one record.
+type Receipt struct {
+	RecordID string
+	Seq      int64
+	Version  int
+}
+
+// WithReceipt returns a context whose write of r.RecordID fills r with the
+// sequence and version of its change row.
+func WithReceipt(ctx context.Context, r *Receipt) context.Context {
+	return context.WithValue(ctx, receiptKey{}, r)
+}
+
+func receiptFor(ctx context.Context, recordID string) *Receipt {
+	if ctx == nil {
+		return nil
+	}
+	r, _ := ctx.Value(receiptKey{}).(*Receipt)
+	if r == nil || r.RecordID != recordID {
+		return nil
+	}
+	return r
+}
+
 // WithPurge returns a context whose deletes are logged as purges: erasure,
 // after which devices drop every copy and pending edit of the record.
 func WithPurge(ctx context.Context) context.Context {

@@ -181,8 +181,12 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 				}
 			}
 		}
-		if _, err := l.Append(tx, entry); err != nil {
+		seq, err := l.Append(tx, entry)
+		if err != nil {
 			return err
+		}
+		if r := receiptFor(e.Context, entry.RecordID); r != nil {
+			r.Seq, r.Version = seq, entry.Version
 		}
 		return nil
 	})

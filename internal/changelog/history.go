@@ -24,28 +24,39 @@ type FieldChange struct {
 // version, the last change of it. It is how the server knows which version
 // last changed each field, to tell a concurrent edit of the same field from
 // one of another field.
-func FieldChangesAfter(app core.App, collection, recordID string, version int) (map[string]FieldChange, error) {
+//
+// At most MaxHistory rows are read; when there are more, the history is
+// reported as truncated and the caller must treat every field as changed
+// by someone else (journaling rather than silently overwriting).
+func FieldChangesAfter(app core.App, collection, recordID string, version int) (map[string]FieldChange, bool, error) {
 	var rows []row
 	err := app.NonconcurrentDB().Select("*").From(Table).
 		Where(dbx.HashExp{"collection": collection, "record_id": recordID}).
 		AndWhere(dbx.NewExp("version > {:v}", dbx.Params{"v": version})).
 		AndWhere(dbx.In("op", string(OpCreate), string(OpUpdate))).
-		OrderBy("seq ASC").All(&rows)
+		OrderBy("seq ASC").Limit(MaxHistory + 1).All(&rows)
 	if err != nil {
-		return nil, fmt.Errorf("read history of %s/%s: %w", collection, recordID, err)
+		return nil, false, fmt.Errorf("read history of %s/%s: %w", collection, recordID, err)
+	}
+	if len(rows) > MaxHistory {
+		return nil, true, nil
 	}
 	out := map[string]FieldChange{}
 	for _, r := range rows {
 		e, err := r.entry()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, f := range e.Fields {
 			out[f] = FieldChange{Version: e.Version, Actor: e.Actor, At: e.At}
 		}
 	}
-	return out, nil
+	return out, false, nil
 }
+
+// MaxHistory bounds the history read to merge one mutation, so that a push
+// based on a very old version cannot hold the write lock for long.
+const MaxHistory = 2000
 
 // Tombstone returns the op (delete or purge) that removed a record, or ""
 // when the log has none.

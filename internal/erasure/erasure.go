@@ -118,6 +118,12 @@ func Erase(ctx context.Context, app core.App, personID string, actor changelog.A
 				return fmt.Errorf("erase journal of %s/%s: %w", t.collection, t.id, err)
 			}
 		}
+		// And whatever was journaled about the person on records since
+		// deleted.
+		if _, err := tx.NonconcurrentDB().Delete(domain.SyncConflicts,
+			dbx.HashExp{"person": personID}).Execute(); err != nil {
+			return fmt.Errorf("erase journal of person: %w", err)
+		}
 		sum.Records = len(targets)
 
 		audit, err := tx.FindCachedCollectionByNameOrId(domain.Erasures)

@@ -97,10 +97,10 @@ func TestRefusedWritesLeaveNoTrace(t *testing.T) {
 		}, http.StatusNotFound},
 		{"rule: delete in another team", "", func(string) (int, error) {
 			return f.campREST.do(http.MethodDelete, "/api/collections/persons/records/"+prisonPerson.Id, nil, nil)
-		}, http.StatusNotFound},
+		}, http.StatusForbidden},
 		{"rule: worker deletes a person", "", func(string) (int, error) {
 			return f.campREST.do(http.MethodDelete, "/api/collections/persons/records/"+campPerson.Id, nil, nil)
-		}, http.StatusNotFound},
+		}, http.StatusForbidden},
 		{"rule: worker writes reference data", "", func(string) (int, error) {
 			return f.campREST.do(http.MethodPost, "/api/collections/services/records",
 				map[string]any{"name": "Servizio", "category": "other"}, nil)

@@ -26,6 +26,16 @@ func AssignID(e *core.RecordEvent) error {
 			return fmt.Errorf("make record id: %w", err)
 		}
 		e.Record.Id = id.String()
+		return e.Next()
+	}
+	// An id is never used twice: devices may still hold edits of a deleted
+	// or erased record under it.
+	tomb, err := changelog.Tombstone(e.App, e.Record.Collection().Name, e.Record.Id)
+	if err != nil {
+		return err
+	}
+	if tomb != "" {
+		return validation.Errors{"id": validation.NewError("validation_id_reused", "This id belonged to a deleted record.")}
 	}
 	return e.Next()
 }

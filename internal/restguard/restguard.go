@@ -33,10 +33,16 @@ const MaxBodyBytes int64 = 1 << 20
 // collection larger than MaxBodyBytes is answered 413 before it is parsed,
 // and the rest of the request is checked by [CheckBody] before any rule runs.
 func LimitBody(e *core.RequestEvent) error {
-	collection, ok := recordWriteTarget(e.Request)
-	if !ok || !domain.IsFieldWork(collection) {
+	target, ok := recordWriteTarget(e.Request)
+	if !ok {
 		return e.Next()
 	}
+	// The records API takes a collection's name in any case, or its id.
+	c, err := e.App.FindCachedCollectionByNameOrId(target)
+	if err != nil || !domain.IsFieldWork(c.Name) {
+		return e.Next()
+	}
+	collection := c.Name
 	if e.Request.Method != http.MethodDelete {
 		buf, err := httpbody.Read(e.Response, e.Request, MaxBodyBytes)
 		if errors.Is(err, httpbody.ErrTooLarge) {

@@ -7,12 +7,15 @@ package syncapi
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"strada/internal/domain"
 	"strada/internal/events"
@@ -60,22 +63,23 @@ func fail(e *core.RequestEvent, status int, code, message string) error {
 // collection) with a registered, non-revoked device of theirs named in the
 // X-Strada-Device header. A revoked device is told to wipe its data.
 func (a *API) RequireDevice(e *core.RequestEvent) error {
+	id := e.Request.Header.Get(DeviceHeader)
+	// Revoking a device invalidates its owner's tokens, so a revoked device
+	// arrives signed out: it is told to wipe all the same.
+	if id != "" {
+		if d, err := e.App.FindRecordById(domain.Devices, id); err == nil && d.GetBool("revoked") {
+			return revokedAnswer(e)
+		}
+	}
 	if e.Auth == nil || e.Auth.Collection().Name != domain.Users {
 		return fail(e, http.StatusUnauthorized, "unauthorized", "Sign in with a users account.")
 	}
-	id := e.Request.Header.Get(DeviceHeader)
 	if id == "" {
 		return fail(e, http.StatusBadRequest, "device_required", "The "+DeviceHeader+" header is required.")
 	}
 	device, err := e.App.FindRecordById(domain.Devices, id)
 	if err != nil || device.GetString("user") != e.Auth.Id {
 		return fail(e, http.StatusForbidden, "device_unknown", "This device is not registered to this user.")
-	}
-	if device.GetBool("revoked") {
-		return e.JSON(http.StatusForbidden, Error{
-			Status: http.StatusForbidden, Code: "device_revoked",
-			Message: "This device has been revoked: delete its local data.", Wipe: true,
-		})
 	}
 	e.Set(deviceStoreKey, device)
 	return e.Next()
@@ -86,23 +90,77 @@ func deviceOf(e *core.RequestEvent) *core.Record {
 	return d
 }
 
+// errDeviceRevoked is returned by touchDevice for a device revoked while
+// its request ran.
+var errDeviceRevoked = errors.New("device revoked")
+
 // touchDevice records that the device was seen, its cursor (when known) and
-// the size of its outbox as it reported it.
+// the size of its outbox as it reported it. It writes those columns only,
+// and only while the device is not revoked, so that a request that began
+// before a revocation can never undo it.
 func touchDevice(app core.App, e *core.RequestEvent, cursor string) error {
 	device := deviceOf(e)
 	if device == nil {
 		return errors.New("no device in request")
 	}
-	device.Set("last_seen", time.Now().UTC())
+	cols := dbx.Params{"last_seen": types.NowDateTime().String()}
 	if cursor != "" {
-		device.Set("last_cursor", cursor)
+		cols["last_cursor"] = cursor
 	}
 	if p := e.Request.Header.Get(PendingHeader); p != "" {
 		if n, err := strconv.Atoi(p); err == nil && n >= 0 {
-			device.Set("pending", n)
+			cols["pending"] = n
 		}
 	}
-	return app.Save(device)
+	res, err := app.NonconcurrentDB().Update(domain.Devices, cols,
+		dbx.HashExp{"id": device.Id, "revoked": false}).Execute()
+	if err != nil {
+		return fmt.Errorf("record device activity: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return errDeviceRevoked
+	}
+	return nil
+}
+
+func revokedAnswer(e *core.RequestEvent) error {
+	return e.JSON(http.StatusForbidden, Error{
+		Status: http.StatusForbidden, Code: "device_revoked",
+		Message: "This device has been revoked: delete its local data.", Wipe: true,
+	})
+}
+
+// OnDeviceUpdateExecute is bound to OnRecordUpdateExecute of devices: when
+// a device is revoked, its owner's tokens are invalidated in the same
+// transaction, so the revoked device can no longer use the records API, the
+// realtime API or register itself again; the owner signs in again on their
+// other devices.
+func OnDeviceUpdateExecute(e *core.RecordEvent) error {
+	outer := e.App
+	defer func() { e.App = outer }()
+	return outer.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		var wasRevoked bool
+		if err := tx.NonconcurrentDB().Select("revoked").From(domain.Devices).
+			Where(dbx.HashExp{"id": e.Record.Id}).Row(&wasRevoked); err != nil {
+			return fmt.Errorf("read device %s: %w", e.Record.Id, err)
+		}
+		if err := e.Next(); err != nil {
+			return err
+		}
+		if wasRevoked || !e.Record.GetBool("revoked") {
+			return nil
+		}
+		owner, err := tx.FindRecordById(domain.Users, e.Record.GetString("user"))
+		if err != nil {
+			return fmt.Errorf("find owner of device %s: %w", e.Record.Id, err)
+		}
+		owner.RefreshTokenKey()
+		if err := tx.Save(owner); err != nil {
+			return fmt.Errorf("invalidate tokens of %s: %w", owner.Id, err)
+		}
+		return nil
+	})
 }
 
 // scopeOf is what a user may receive.

@@ -95,6 +95,8 @@ func (e *env) record(collection, id string) *core.Record {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+func newUUID() string { return uuid.NewString() }
+
 func mustSync(t testing.TB, c *syncclient.Client) []syncclient.Result {
 	t.Helper()
 	res, err := c.Sync(context.Background())

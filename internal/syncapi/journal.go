@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -18,6 +19,7 @@ import (
 // write kept, the value it overwrote, and who wrote each.
 type conflictEntry struct {
 	collection, recordID, field, kind, team string
+	person                                  string
 	kept, overwritten                       any
 	keptBy, keptDevice, keptMutation        string
 	keptAt                                  time.Time
@@ -37,6 +39,7 @@ func (c *conflictEntry) save(tx core.App) error {
 	r.Set("field", c.field)
 	r.Set("kind", c.kind)
 	r.Set("team", c.team)
+	r.Set("person", c.person)
 	r.Set("kept_value", c.kept)
 	r.Set("overwritten_value", c.overwritten)
 	r.Set("kept_by", userOrEmpty(tx, c.keptBy))
@@ -54,6 +57,18 @@ func (c *conflictEntry) save(tx core.App) error {
 		return fmt.Errorf("journal conflict on %s/%s.%s: %w", c.collection, c.recordID, c.field, err)
 	}
 	return nil
+}
+
+// personOf is the person a record is about: itself for a person, its
+// person for a contact or a referral, none for a visit (about a household).
+func personOf(collection string, r *core.Record) string {
+	switch collection {
+	case domain.Persons:
+		return r.Id
+	case domain.SecretariatContacts, domain.Referrals:
+		return r.GetString("person")
+	}
+	return ""
 }
 
 func userOrEmpty(app core.App, id string) string {
@@ -84,6 +99,11 @@ func ResolveConflictRequest(e *core.RecordRequestEvent) error {
 	}
 	entry := e.Record
 	resolution := entry.GetString("resolution")
+	if resolution == "" {
+		return e.BadRequestError("Choose a resolution.", validation.Errors{
+			"resolution": validation.NewError("validation_required", "keep_current or restore_overwritten"),
+		})
+	}
 	var actor changelog.Actor
 	if e.Auth != nil && e.Auth.Collection().Name == domain.Users {
 		actor.User = e.Auth.Id
@@ -102,6 +122,13 @@ func ResolveConflictRequest(e *core.RecordRequestEvent) error {
 		rec, err := tx.FindRecordById(entry.GetString("collection"), entry.GetString("record_id"))
 		if err != nil {
 			return e.Error(http.StatusConflict, "The record no longer exists.", nil)
+		}
+		// The record may have moved since: restore only within the team
+		// the entry was journaled for, and only for one of its members.
+		team := rec.GetString("team")
+		member := e.Auth != nil && (e.Auth.IsSuperuser() || slices.Contains(e.Auth.GetStringSlice("teams"), team))
+		if team != entry.GetString("team") || !member {
+			return e.ForbiddenError("The record now belongs to another team; it cannot be restored from here.", nil)
 		}
 		var value any
 		if raw, ok := entry.Get("overwritten_value").(types.JSONRaw); ok && len(raw) > 0 {

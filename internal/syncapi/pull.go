@@ -84,7 +84,9 @@ func (a *API) Pull(e *core.RequestEvent) error {
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	if err := touchDevice(e.App, e, resp.Cursor); err != nil {
+	if err := touchDevice(e.App, e, resp.Cursor); errors.Is(err, errDeviceRevoked) {
+		return revokedAnswer(e)
+	} else if err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.JSON(http.StatusOK, resp)

@@ -60,6 +60,9 @@ func (a *API) Push(e *core.RequestEvent) error {
 		}
 		return touchDevice(tx, e, "")
 	})
+	if errors.Is(err, errDeviceRevoked) {
+		return revokedAnswer(e)
+	}
 	if err != nil {
 		a.logger.Error("sync push failed", "device", device.Id, "mutations", len(batch.Mutations), "error", err)
 		return fail(e, http.StatusServiceUnavailable, "server_error", "The push could not be applied; nothing was written. Retry later.")
@@ -149,7 +152,8 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		return Result{}, nil, fmt.Errorf("find collection %s: %w", m.Collection, err)
 	}
 	actor := changelog.Actor{User: p.user.Id, Device: p.device, Mutation: m.ID}
-	ctx = changelog.WithActor(ctx, actor)
+	rcpt := &changelog.Receipt{RecordID: m.RecordID}
+	ctx = changelog.WithReceipt(changelog.WithActor(ctx, actor), rcpt)
 
 	existing, err := tx.FindRecordById(collection, m.RecordID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -160,7 +164,7 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	}
 
 	if m.Op == OpDelete {
-		return p.applyDelete(ctx, tx, m, existing)
+		return p.applyDelete(ctx, tx, m, existing, rcpt)
 	}
 
 	values, rej := convertFields(collection, m.Fields)
@@ -193,23 +197,31 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		if err := tx.SaveWithContext(ctx, rec); err != nil {
 			return Result{}, transitionJournal(m, rec, p, err), err
 		}
-		return p.result(tx, m, StatusApplied, nil, nil)
+		return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 	}
 
+	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
+		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
+	}
 	current := existing.GetInt("version")
 	if m.BaseVersion > current {
 		return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "baseVersion %d is ahead of the record's version %d.", m.BaseVersion, current)}
-	}
-	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
-		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
 	}
 	if team, ok := values["team"].(string); ok && !slices.Contains(p.scope.teams, team) {
 		return Result{}, nil, rejectedErr{reject("forbidden", "team", "team must be one of your teams.")}
 	}
 
-	concurrent, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
+	concurrent, truncated, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
 	if err != nil {
 		return Result{}, nil, err
+	}
+	if truncated {
+		// Too long a history to tell who changed what: every field of the
+		// mutation counts as changed by someone else.
+		concurrent = map[string]changelog.FieldChange{}
+		for name := range values {
+			concurrent[name] = changelog.FieldChange{Version: current}
+		}
 	}
 	var conflicts []conflictEntry
 	var conflictFields, mergedFields []string
@@ -224,7 +236,7 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		conflictFields = append(conflictFields, name)
 		conflicts = append(conflicts, conflictEntry{
 			collection: m.Collection, recordID: m.RecordID, field: name, kind: "same_field",
-			team: existing.GetString("team"), kept: v, overwritten: existing.Get(name),
+			team: existing.GetString("team"), person: personOf(m.Collection, existing), kept: v, overwritten: existing.Get(name),
 			keptBy: p.user.Id, keptDevice: p.device, keptMutation: m.ID, keptAt: time.Now().UTC(),
 			overwrittenBy: fc.Actor.User, overwrittenDevice: fc.Actor.Device, overwrittenAt: fc.At,
 			baseVersion: m.BaseVersion,
@@ -257,10 +269,10 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	case len(mergedFields) > 0:
 		status = StatusMerged
 	}
-	return p.result(tx, m, status, conflictFields, mergedFields)
+	return p.result(tx, m, rcpt, status, conflictFields, mergedFields)
 }
 
-func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, existing *core.Record) (Result, *conflictEntry, error) {
+func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, existing *core.Record, rcpt *changelog.Receipt) (Result, *conflictEntry, error) {
 	if existing == nil {
 		tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
 		if err != nil {
@@ -270,21 +282,24 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 			return Result{}, nil, rejectedErr{reject("not_found", "recordId", "There is no such record.")}
 		}
 		// Already gone: deleting again changes nothing and converges.
-		return p.result(tx, m, StatusApplied, nil, nil)
+		return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 	}
 	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
 		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
 	}
-	if m.Collection == domain.Persons && p.scope.role != domain.RoleSupervisor {
-		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "Only a supervisor removes a person.")}
+	if m.Collection == domain.Persons {
+		return Result{}, nil, rejectedErr{reject("use_erasure", "recordId", "A person is removed by erasure (POST /api/persons/{id}/erase), by a supervisor.")}
 	}
 	current := existing.GetInt("version")
 	if m.BaseVersion > current {
 		return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "baseVersion %d is ahead of the record's version %d.", m.BaseVersion, current)}
 	}
-	concurrent, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
+	concurrent, truncated, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
 	if err != nil {
 		return Result{}, nil, err
+	}
+	if truncated {
+		concurrent = map[string]changelog.FieldChange{"*": {Version: current}}
 	}
 	var others []string
 	var last changelog.FieldChange
@@ -305,9 +320,12 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 		for _, name := range others {
 			snapshot[name] = existing.Get(name)
 		}
+		if truncated {
+			snapshot = Export(existing)
+		}
 		journal = &conflictEntry{
 			collection: m.Collection, recordID: m.RecordID, field: "*", kind: "delete_over_edit",
-			team: existing.GetString("team"), kept: nil, overwritten: snapshot,
+			team: existing.GetString("team"), person: personOf(m.Collection, existing), kept: nil, overwritten: snapshot,
 			keptBy: p.user.Id, keptDevice: p.device, keptMutation: m.ID, keptAt: time.Now().UTC(),
 			overwrittenBy: last.Actor.User, overwrittenDevice: last.Actor.Device, overwrittenAt: last.At,
 			baseVersion: m.BaseVersion, version: current + 1,
@@ -320,17 +338,22 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 		if err := journal.save(tx); err != nil {
 			return Result{}, nil, err
 		}
-		return p.result(tx, m, StatusConflict, []string{"*"}, nil)
+		return p.result(tx, m, rcpt, StatusConflict, []string{"*"}, nil)
 	}
-	return p.result(tx, m, StatusApplied, nil, nil)
+	return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 }
 
-func (p *pusher) result(tx core.App, m Mutation, status string, conflicts, merged []string) (Result, *conflictEntry, error) {
-	last, err := changelog.LastOf(tx, m.Collection, m.RecordID)
-	if err != nil {
-		return Result{}, nil, err
+// result answers a mutation that took effect with the position of its
+// change row; a delete of a record already gone answers with its tombstone.
+func (p *pusher) result(tx core.App, m Mutation, rcpt *changelog.Receipt, status string, conflicts, merged []string) (Result, *conflictEntry, error) {
+	if rcpt.Seq == 0 {
+		last, err := changelog.LastOf(tx, m.Collection, m.RecordID)
+		if err != nil {
+			return Result{}, nil, err
+		}
+		rcpt.Seq, rcpt.Version = last.Seq, last.Version
 	}
-	return Result{ID: m.ID, Status: status, Version: last.Version, Seq: last.Seq, Conflicts: conflicts, Merged: merged}, nil, nil
+	return Result{ID: m.ID, Status: status, Version: rcpt.Version, Seq: rcpt.Seq, Conflicts: conflicts, Merged: merged}, nil, nil
 }
 
 // transitionJournal prepares the journal entry of a referral status change
@@ -345,7 +368,7 @@ func transitionJournal(m Mutation, rec *core.Record, p *pusher, err error) *conf
 	}
 	return &conflictEntry{
 		collection: m.Collection, recordID: m.RecordID, field: "status", kind: "rejected_transition",
-		team: rec.GetString("team"), kept: from, overwritten: rec.GetString("status"),
+		team: rec.GetString("team"), person: rec.GetString("person"), kept: from, overwritten: rec.GetString("status"),
 		keptAt: time.Now().UTC(), overwrittenBy: p.user.Id, overwrittenDevice: p.device,
 		overwrittenAt: time.Now().UTC(), keptMutation: m.ID, baseVersion: m.BaseVersion,
 		version: rec.Original().GetInt("version"),

@@ -198,10 +198,29 @@ func TestRevokedDeviceReadsNothingAndWipes(t *testing.T) {
 	e := newEnv(t)
 	c := e.device(apptest.CampWorker)
 	c.Upsert(domain.Persons, newID(), map[string]any{"team": e.team("camp_outreach"), "consent": "none"})
-	dev := e.record(domain.Devices, c.DeviceID)
-	dev.Set("revoked", true)
-	if err := e.app.Save(dev); err != nil {
-		t.Fatal(err)
+	// A supervisor revokes the lost tablet through the records API.
+	sup := e.device(apptest.Supervisor)
+	if err := e.raw(sup, http.MethodPatch, "/api/collections/devices/records/"+c.DeviceID, map[string]any{"revoked": true}, nil); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if err := e.raw(sup, http.MethodPatch, "/api/collections/devices/records/"+c.DeviceID, map[string]any{"revoked": false}, nil); !isStatus(err, 404) {
+		t.Fatalf("un-revoke: got %v, want 404", err)
+	}
+	// The owner's tokens no longer work anywhere, and no new device can be
+	// registered with them.
+	if err := e.raw(c, http.MethodGet, "/api/collections/persons/records", nil, nil); err == nil {
+		var out struct {
+			TotalItems int `json:"totalItems"`
+		}
+		_ = e.raw(c, http.MethodGet, "/api/collections/persons/records", nil, &out)
+		if out.TotalItems != 0 {
+			t.Fatalf("the revoked device's token still lists %d persons", out.TotalItems)
+		}
+	}
+	thief := *c
+	thief.Store = syncclient.NewMemoryStore()
+	if err := thief.Register(context.Background(), newUUID(), "stolen", "x", "1"); !isStatus(err, 401) {
+		t.Fatalf("register with the revoked device's token: got %v, want 401", err)
 	}
 	seq := e.lastSeq()
 	_, err := c.Sync(context.Background())
