@@ -34,8 +34,11 @@ func AssignID(e *core.RecordEvent) error {
 	if err != nil {
 		return err
 	}
-	if tomb != "" {
-		return validation.Errors{"id": validation.NewError("validation_id_reused", "This id belonged to a deleted record.")}
+	switch tomb {
+	case changelog.OpPurge:
+		return validation.Errors{"id": validation.NewError("validation_record_erased", "This id belonged to an erased record.")}
+	case changelog.OpDelete:
+		return validation.Errors{"id": validation.NewError("validation_record_deleted", "This id belonged to a deleted record.")}
 	}
 	return e.Next()
 }
@@ -136,11 +139,12 @@ func checkSiteKind(app core.App, siteID, kind string) error {
 	if siteID == "" {
 		return nil
 	}
-	site, err := app.FindRecordById(domain.Sites, siteID)
+	var got string
+	err := app.NonconcurrentDB().Select("kind").From(domain.Sites).Where(dbx.HashExp{"id": siteID}).Row(&got)
 	if err != nil {
 		return nil // the relation field reports a missing site itself
 	}
-	if site.GetString("kind") != kind {
+	if got != kind {
 		return validation.NewError("validation_site_kind", fmt.Sprintf("site must be a %s", kind))
 	}
 	return nil

@@ -173,16 +173,19 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	}
 
 	if existing == nil {
-		tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
-		if err != nil {
-			return Result{}, nil, err
-		}
-		switch {
-		case tomb == changelog.OpPurge:
-			return Result{}, nil, rejectedErr{reject("record_erased", "recordId", "The record was erased.")}
-		case tomb == changelog.OpDelete:
-			return Result{}, nil, rejectedErr{reject("record_deleted", "recordId", "The record was deleted.")}
-		case m.BaseVersion > 0:
+		// A create under the id of a deleted or erased record is refused
+		// by the record hooks (integrity.AssignID), on every write path.
+		if m.BaseVersion > 0 {
+			tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
+			if err != nil {
+				return Result{}, nil, err
+			}
+			switch tomb {
+			case changelog.OpPurge:
+				return Result{}, nil, rejectedErr{reject("record_erased", "recordId", "The record was erased.")}
+			case changelog.OpDelete:
+				return Result{}, nil, rejectedErr{reject("record_deleted", "recordId", "The record was deleted.")}
+			}
 			return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "The record does not exist at version %d.", m.BaseVersion)}
 		}
 		team, _ := values["team"].(string)
@@ -406,6 +409,12 @@ func rejectionOf(err error) *ResultError {
 		var ve validation.Error
 		if errors.As(verrs[name], &ve) {
 			code = ve.Code()
+		}
+		switch code {
+		case "validation_record_deleted":
+			return reject("record_deleted", "recordId", "The record was deleted.")
+		case "validation_record_erased":
+			return reject("record_erased", "recordId", "The record was erased.")
 		}
 		return reject(code, name, "%s: %v", name, verrs[name])
 	}
