@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -795,7 +794,7 @@ func TestReferralTransitions(t *testing.T) {
 			t.Parallel()
 			app := apptest.New(t)
 			f := newFixture(t, app)
-			h := serve(t, app.TestApp)
+			h := apptest.Handler(t, app.TestApp)
 			token := apptest.Token(t, app, role.email)
 			actor := apptest.User(t, app, role.email).Id
 			for _, from := range domain.ReferralStatuses {
@@ -833,26 +832,6 @@ func TestReferralTransitions(t *testing.T) {
 			}
 		})
 	}
-}
-
-// serve returns app's API with Strada's routes, for many requests against
-// one database.
-func serve(t testing.TB, app *tests.TestApp) http.Handler {
-	t.Helper()
-	r, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatalf("new router: %v", err)
-	}
-	var mux http.Handler
-	err = app.OnServe().Trigger(&core.ServeEvent{App: app, Router: r}, func(e *core.ServeEvent) error {
-		m, err := e.Router.BuildMux()
-		mux = m
-		return err
-	})
-	if err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	return mux
 }
 
 func request(t testing.TB, h http.Handler, method, url, token, body string) (int, string) {

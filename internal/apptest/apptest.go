@@ -4,6 +4,7 @@
 package apptest
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"sync"
@@ -144,9 +145,9 @@ const (
 	Admin        = "admin@example.org"
 )
 
-// Serve starts an HTTP server with the app's router and every route bound
-// in OnServe, closed when the test ends.
-func Serve(t testing.TB, app core.App) *httptest.Server {
+// Handler returns the app's router with every route bound in OnServe, for
+// many requests against one database.
+func Handler(t testing.TB, app core.App) http.Handler {
 	t.Helper()
 	r, err := apis.NewRouter(app)
 	if err != nil {
@@ -160,7 +161,13 @@ func Serve(t testing.TB, app core.App) *httptest.Server {
 	if err != nil {
 		t.Fatalf("build mux: %v", err)
 	}
-	srv := httptest.NewServer(mux)
+	return mux
+}
+
+// Serve starts an HTTP server with Handler, closed when the test ends.
+func Serve(t testing.TB, app core.App) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(Handler(t, app))
 	t.Cleanup(srv.Close)
 	return srv
 }

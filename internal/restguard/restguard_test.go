@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -302,26 +301,6 @@ func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
 	}
 }
 
-// server serves app's API with Strada's routes for a sequence of requests
-// against one database.
-func server(t testing.TB, app *apptest.App) http.Handler {
-	t.Helper()
-	r, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatalf("new router: %v", err)
-	}
-	var mux http.Handler
-	err = app.OnServe().Trigger(&core.ServeEvent{App: app, Router: r}, func(e *core.ServeEvent) error {
-		m, err := e.Router.BuildMux()
-		mux = m
-		return err
-	})
-	if err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	return mux
-}
-
 // call makes one JSON request and decodes the answer.
 func call(t testing.TB, h http.Handler, method, url, token string, body any) (int, map[string]any) {
 	t.Helper()
@@ -349,7 +328,7 @@ func TestRecordIDs(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
 	w := load(t, app)
-	h := server(t, app)
+	h := apptest.Handler(t, app)
 	token := apptest.Token(t, app, apptest.CampWorker)
 	url := "/api/collections/" + domain.Persons + "/records"
 
@@ -383,7 +362,7 @@ func TestVersionIsServerManaged(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
 	w := load(t, app)
-	h := server(t, app)
+	h := apptest.Handler(t, app)
 	worker := apptest.Token(t, app, apptest.CampWorker)
 	supervisor := apptest.Token(t, app, apptest.Supervisor)
 	admin := apptest.Token(t, app, apptest.Admin)

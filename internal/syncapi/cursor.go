@@ -29,6 +29,10 @@ type Cursor struct {
 	Scope string `json:"f"`
 	// User the cursor was made for.
 	User string `json:"u"`
+	// Hint marks the cursor of a stream hint: it names a position to
+	// compare with, and pulling from it is refused (it would skip the
+	// changes between the device's own cursor and it).
+	Hint bool `json:"h,omitempty"`
 	// Tag fingerprints the change row at Seq (see changelog.RowTag).
 	Tag string `json:"t,omitempty"`
 	// Snapshot progress: the collection index and the last id sent.

@@ -79,6 +79,10 @@ func (a *API) Pull(e *core.RequestEvent) error {
 		if err != nil {
 			return e.InternalServerError("", err)
 		}
+		if cur.Hint {
+			return e.JSON(http.StatusBadRequest, Error{Status: 400, Code: "hint_cursor", Field: "cursor",
+				Message: "This cursor comes from a stream hint; pull from the cursor of your last pull."})
+		}
 	}
 	resp, err := a.page(e.App, e.Auth.Id, scope, cur, limit)
 	if err != nil {

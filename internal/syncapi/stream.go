@@ -83,7 +83,7 @@ func (a *API) Stream(e *core.RequestEvent) error {
 					more = false
 				}
 			}
-			cursor, err := a.cursors.encode(e.App, Cursor{Seq: ev.Seq, Scope: scope.fingerprint, User: user.Id})
+			cursor, err := a.cursors.encode(e.App, Cursor{Seq: ev.Seq, Scope: scope.fingerprint, User: user.Id, Hint: true})
 			if err != nil {
 				return err
 			}

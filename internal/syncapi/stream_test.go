@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -164,6 +165,12 @@ func TestStreamHintsFromNATSWithinScope(t *testing.T) {
 			t.Fatalf("got a hint for the prison write %d, out of the camp worker's scope", prisonSeq)
 		}
 		if hint.Seq == campSeq {
+			// A hint's cursor is for comparing, never for pulling.
+			err := e.raw(campWorker, http.MethodGet, "/api/sync/pull?cursor="+hint.Cursor, nil, nil)
+			var apiErr *syncclient.APIError
+			if !errors.As(err, &apiErr) || apiErr.Code != "hint_cursor" {
+				t.Fatalf("pull from a hint cursor: got %v, want 400 hint_cursor", err)
+			}
 			break
 		}
 		if hint.Seq > campSeq {
