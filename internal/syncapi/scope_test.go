@@ -270,6 +270,20 @@ func TestDeviceRegistrationIsIdempotent(t *testing.T) {
 	if dev.GetDateTime("last_seen").IsZero() || dev.GetString("last_cursor") == "" {
 		t.Fatalf("got last_seen %v cursor %q, want both set", dev.GetDateTime("last_seen"), dev.GetString("last_cursor"))
 	}
+	// The outbox size the device reports is kept for supervisors.
+	camp := e.team("camp_outreach")
+	c.Upsert(domain.Persons, newID(), map[string]any{"team": camp, "consent": "none"})
+	c.Upsert(domain.Persons, newID(), map[string]any{"team": camp, "consent": "none"})
+	if err := c.Pull(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.record(domain.Devices, id).GetInt("pending"); got != 2 {
+		t.Fatalf("got pending %d after a pull with 2 queued mutations, want 2", got)
+	}
+	mustSync(t, c)
+	if got := e.record(domain.Devices, id).GetInt("pending"); got != 0 {
+		t.Fatalf("got pending %d after the outbox was pushed, want 0", got)
+	}
 }
 
 func TestCursorFromAnotherLogGivesReset(t *testing.T) {
