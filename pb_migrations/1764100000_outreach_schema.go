@@ -9,21 +9,15 @@ import (
 	m "github.com/pocketbase/pocketbase/migrations"
 
 	"strada/internal/domain"
+	"strada/internal/teamscope"
 )
 
-// API rules. A "member" is a signed-in users record whose teams include the
-// record's team; superusers bypass every rule.
-const (
-	ruleSignedIn   = `@request.auth.collectionName = "users"`
-	ruleMember     = ruleSignedIn + ` && @request.auth.teams.id ?= team`
-	ruleSupervisor = ruleMember + ` && @request.auth.role = "supervisor"`
-	// ruleStayInTeam stops an update from moving a record to a team the
-	// user does not belong to. The new team is looked up through its own
-	// join (the "mover" alias): conditions on the same @request.auth.teams
-	// path share one joined row, so that path cannot match both the old
-	// and the new team of a move between two of the user's teams.
-	ruleStayInTeam = ` && (@request.body.team:isset = false || @request.body.team = team ||` +
-		` (@collection.users:mover.id ?= @request.auth.id && @collection.users:mover.teams.id ?= @request.body.team))`
+// API rules come from the team policy (internal/teamscope): every
+// collection it governs takes its rules from teamscope.RulesFor, and
+// collections of other migrations that hold a team use these.
+var (
+	ruleMember     = teamscope.TeamRule(teamscope.Member)
+	ruleSupervisor = teamscope.TeamRule(teamscope.Supervisor)
 )
 
 // uuidV7Pattern is the id format of field-work records: made on the device,
@@ -44,7 +38,7 @@ func upOutreachSchema(app core.App) error {
 	)
 	addTimestamps(teams)
 	teams.AddIndex("idx_teams_name", true, "name", "")
-	setReferenceRules(teams)
+	teamscope.RulesFor(teams.Name).Apply(teams)
 	if err := app.Save(teams); err != nil {
 		return fmt.Errorf("create teams: %w", err)
 	}
@@ -60,11 +54,7 @@ func upOutreachSchema(app core.App) error {
 	)
 	// Users see themselves and the members of their teams; only superusers
 	// create accounts or change roles and teams.
-	users.ListRule = ptr(`id = @request.auth.id || (` + ruleSignedIn + ` && teams.id ?= @request.auth.teams.id)`)
-	users.ViewRule = users.ListRule
-	users.CreateRule = nil
-	users.UpdateRule = ptr(`id = @request.auth.id && @request.body.role:isset = false && @request.body.teams:isset = false`)
-	users.DeleteRule = nil
+	teamscope.RulesFor(users.Name).Apply(users)
 	users.PasswordAuth.Enabled = true
 	if err := app.Save(users); err != nil {
 		return fmt.Errorf("update users: %w", err)
@@ -80,7 +70,7 @@ func upOutreachSchema(app core.App) error {
 	)
 	addTimestamps(sites)
 	sites.AddIndex("idx_sites_team", false, "team", "")
-	setReferenceRules(sites)
+	teamscope.RulesFor(sites.Name).Apply(sites)
 	if err := app.Save(sites); err != nil {
 		return fmt.Errorf("create sites: %w", err)
 	}
@@ -100,7 +90,7 @@ func upOutreachSchema(app core.App) error {
 	)
 	addTimestamps(services)
 	services.AddIndex("idx_services_name", true, "name", "")
-	setReferenceRules(services)
+	teamscope.RulesFor(services.Name).Apply(services)
 	if err := app.Save(services); err != nil {
 		return fmt.Errorf("create services: %w", err)
 	}
@@ -123,8 +113,8 @@ func upOutreachSchema(app core.App) error {
 	persons.AddIndex("idx_persons_team", false, "team", "")
 	// A person is removed by erasure (POST /api/persons/{id}/erase), which
 	// also removes every record about them and is audited; superusers keep
-	// the plain delete for administration.
-	persons.DeleteRule = nil
+	// the plain delete for administration (the policy gives persons no
+	// delete rule).
 	if err := app.Save(persons); err != nil {
 		return fmt.Errorf("create persons: %w", err)
 	}
@@ -200,8 +190,7 @@ func upOutreachSchema(app core.App) error {
 	events.AddIndex("idx_referral_events_referral", false, "referral, created", "")
 	events.AddIndex("idx_referral_events_team", false, "team", "")
 	// The history is written by the server only; members of the team read it.
-	events.ListRule = ptr(ruleMember)
-	events.ViewRule = ptr(ruleMember)
+	teamscope.RulesFor(events.Name).Apply(events)
 	if err := app.Save(events); err != nil {
 		return fmt.Errorf("create referral_events: %w", err)
 	}
@@ -227,15 +216,7 @@ func upOutreachSchema(app core.App) error {
 	// A user sees their own devices; a supervisor sees the devices of the
 	// members of their teams and may revoke one (never un-revoke), and
 	// nothing else.
-	devicesOwnerOrSupervisor := `user = @request.auth.id || (` + ruleSignedIn +
-		` && @request.auth.role = "supervisor" && user.teams.id ?= @request.auth.teams.id)`
-	devices.ListRule = ptr(devicesOwnerOrSupervisor)
-	devices.ViewRule = ptr(devicesOwnerOrSupervisor)
-	devices.UpdateRule = ptr(`@request.auth.role = "supervisor" && user.teams.id ?= @request.auth.teams.id` +
-		` && @request.body.revoked = true` +
-		` && @request.body.user:isset = false && @request.body.name:isset = false && @request.body.platform:isset = false` +
-		` && @request.body.app_version:isset = false && @request.body.last_seen:isset = false` +
-		` && @request.body.last_cursor:isset = false && @request.body.pending:isset = false`)
+	teamscope.RulesFor(devices.Name).Apply(devices)
 	if err := app.Save(devices); err != nil {
 		return fmt.Errorf("create devices: %w", err)
 	}
@@ -281,7 +262,7 @@ func downOutreachSchema(app core.App) error {
 
 // newFieldWorkCollection returns a collection for records made in the field:
 // a device-made UUIDv7 id, a team scope, a server-managed version and
-// authorship, and the member rules.
+// authorship, and the policy's rules.
 func newFieldWorkCollection(name, teamsID, usersID string) *core.Collection {
 	c := core.NewBaseCollection(name)
 	id := c.Fields.GetByName("id").(*core.TextField)
@@ -299,22 +280,8 @@ func newFieldWorkCollection(name, teamsID, usersID string) *core.Collection {
 	// PocketBase checks a new custom-format id against the existing ones
 	// case-insensitively; this index answers that check without a scan.
 	c.AddIndex("idx_"+name+"_id_nocase", true, "id COLLATE NOCASE", "")
-	c.ListRule = ptr(ruleMember)
-	c.ViewRule = ptr(ruleMember)
-	c.CreateRule = ptr(ruleMember)
-	c.UpdateRule = ptr(ruleMember + ruleStayInTeam)
-	c.DeleteRule = ptr(ruleMember)
+	teamscope.RulesFor(name).Apply(c)
 	return c
-}
-
-// setReferenceRules makes c readable by every signed-in user and writable by
-// superusers only.
-func setReferenceRules(c *core.Collection) {
-	c.ListRule = ptr(ruleSignedIn)
-	c.ViewRule = ptr(ruleSignedIn)
-	c.CreateRule = nil
-	c.UpdateRule = nil
-	c.DeleteRule = nil
 }
 
 func addTimestamps(c *core.Collection) {

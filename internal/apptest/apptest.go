@@ -18,6 +18,7 @@ import (
 	"strada/internal/changelog"
 	"strada/internal/demo"
 	"strada/internal/domain"
+	"strada/internal/storage"
 	hooks "strada/pb_hooks"
 	_ "strada/pb_migrations"
 )
@@ -39,7 +40,7 @@ func template() (string, error) {
 			return
 		}
 		defer os.RemoveAll(empty)
-		app, err := tests.NewTestApp(empty)
+		app, err := newTestApp(empty)
 		if err != nil {
 			templateErr = err
 			return
@@ -47,13 +48,21 @@ func template() (string, error) {
 		hooks.BindRecordHooks(app, changelog.New(domain.Reference))
 		if _, err := demo.Seed(app, Now); err != nil {
 			templateErr = err
-			app.Cleanup()
+			cleanup(app)
 			return
 		}
 		templateDir = app.DataDir()
 		app.ResetBootstrapState() // closes the database, keeps the directory
 	})
 	return templateDir, templateErr
+}
+
+// newTestApp opens a clone of dir as PocketBase's tests do, with Strada's
+// database connections (secure delete).
+func newTestApp(dir string) (*tests.TestApp, error) {
+	return tests.NewTestAppWithConfig(core.BaseAppConfig{
+		DataDir: dir, EncryptionEnv: "pb_test_env", DBConnect: storage.Connect,
+	})
 }
 
 // App is a test app and its change log.
@@ -81,12 +90,21 @@ func NewUnbound(t testing.TB) *tests.TestApp {
 	if err != nil {
 		t.Fatalf("build template app: %v", err)
 	}
-	app, err := tests.NewTestApp(dir)
+	app, err := newTestApp(dir)
 	if err != nil {
 		t.Fatalf("new test app: %v", err)
 	}
-	t.Cleanup(app.Cleanup)
+	t.Cleanup(func() { cleanup(app) })
 	return app
+}
+
+// cleanup removes a test app. Its cron, started by the serve hooks, is
+// stopped and emptied first, so that no scheduled job starts while the app
+// is being reset (a ticker that was starting at that moment finds no job).
+func cleanup(app *tests.TestApp) {
+	app.Cron().Stop()
+	app.Cron().RemoveAll()
+	app.Cleanup()
 }
 
 // Main runs the tests of a package and removes the template afterwards. Call
@@ -154,6 +172,9 @@ func Handler(t testing.TB, app core.App) http.Handler {
 		t.Fatalf("new router: %v", err)
 	}
 	se := &core.ServeEvent{App: app, Router: r}
+	// OnServe starts the app's cron: stop it when the test ends, before
+	// the app is reset, whoever made the app.
+	t.Cleanup(app.Cron().Stop)
 	if err := app.OnServe().Trigger(se, func(e *core.ServeEvent) error { return nil }); err != nil {
 		t.Fatalf("serve hooks: %v", err)
 	}

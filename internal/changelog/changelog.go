@@ -41,6 +41,10 @@ type Entry struct {
 	Fields     []string  `json:"fields,omitempty"`
 	Actor      Actor     `json:"actor"`
 	At         time.Time `json:"at"`
+	// Person is the person the record is about, kept so that an erasure
+	// finds the person's records deleted before it. It never leaves the
+	// database: it is not part of the event.
+	Person string `json:"-"`
 }
 
 // Log writes and reads the change log and tells waiting readers when new
@@ -56,6 +60,38 @@ type Log struct {
 	// users holds the ids found to be users records (not superusers), so
 	// that authorship costs no query after an actor's first write.
 	users sync.Map
+
+	// personOf names the person a record is about; nil leaves rows
+	// without one.
+	personOf func(app core.App, rec *core.Record) (string, error)
+
+	// versioned names the collections whose records carry a version the
+	// log manages; nil: every collection with a "version" field.
+	versioned map[string]bool
+}
+
+// SetVersioned names the collections whose "version" field the log sets
+// (the committed version + 1). Another collection may have a field of that
+// name for its own use, such as the history of a referral recording the
+// referral's version. Call it before the hooks run.
+func (l *Log) SetVersioned(collections ...string) {
+	l.versioned = make(map[string]bool, len(collections))
+	for _, c := range collections {
+		l.versioned[c] = true
+	}
+}
+
+func (l *Log) isVersioned(c *core.Collection) bool {
+	if l.versioned != nil {
+		return l.versioned[c.Name]
+	}
+	return c.Fields.GetByName("version") != nil
+}
+
+// SetPersonOf sets how the log learns the person a record is about (see
+// [Entry.Person]). Call it before the hooks run.
+func (l *Log) SetPersonOf(fn func(app core.App, rec *core.Record) (string, error)) {
+	l.personOf = fn
 }
 
 // New returns a Log. globalCollections are those readable by every user.
@@ -111,7 +147,7 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 		e.App = tx
 		actor := ActorFrom(e.Context)
 		rec := e.Record
-		versioned := rec.Collection().Fields.GetByName("version") != nil
+		versioned := l.isVersioned(rec.Collection())
 
 		// The committed row, read under the write lock: the base of the
 		// version and of the changed fields, whatever the caller loaded.
@@ -169,6 +205,14 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 		if rec.Collection().Fields.GetByName("site") != nil {
 			entry.Site = rec.GetString("site")
 		}
+		// A purge row keeps nothing that links the record to its person.
+		if l.personOf != nil && op != OpPurge {
+			person, err := l.personOf(tx, rec)
+			if err != nil {
+				return fmt.Errorf("person of %s/%s: %w", entry.Collection, entry.RecordID, err)
+			}
+			entry.Person = person
+		}
 		// A record moving to another team leaves its old team's scope: the
 		// old team's readers get a row telling them so.
 		if op == OpUpdate && committed != nil && entry.Team != "" {
@@ -195,6 +239,27 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 // Append writes entry to the log within app's transaction (or on its own)
 // and returns its sequence number. Readers are signalled once it commits.
 func (l *Log) Append(app core.App, entry Entry) (int64, error) {
+	seq, err := Insert(app, entry)
+	if err != nil {
+		return 0, err
+	}
+	if info := app.TxInfo(); info != nil {
+		info.OnComplete(func(txErr error) error {
+			if txErr == nil {
+				l.signal()
+			}
+			return nil
+		})
+	} else {
+		l.signal()
+	}
+	return seq, nil
+}
+
+// Insert writes entry to the log within app's transaction (or on its own)
+// and returns its sequence number, without waking readers: they find the
+// row at their next read (the relay reads at least once a second).
+func Insert(app core.App, entry Entry) (int64, error) {
 	fields, err := json.Marshal(nonNil(entry.Fields))
 	if err != nil {
 		return 0, fmt.Errorf("encode changed fields: %w", err)
@@ -214,6 +279,7 @@ func (l *Log) Append(app core.App, entry Entry) (int64, error) {
 		"actor_device": entry.Actor.Device,
 		"mutation_id":  entry.Actor.Mutation,
 		"at":           entry.At.Format(time.RFC3339Nano),
+		"person":       entry.Person,
 	}).Execute()
 	if err != nil {
 		return 0, fmt.Errorf("append change %s %s/%s: %w", entry.Op, entry.Collection, entry.RecordID, err)
@@ -221,16 +287,6 @@ func (l *Log) Append(app core.App, entry Entry) (int64, error) {
 	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("append change: read seq: %w", err)
-	}
-	if info := app.TxInfo(); info != nil {
-		info.OnComplete(func(txErr error) error {
-			if txErr == nil {
-				l.signal()
-			}
-			return nil
-		})
-	} else {
-		l.signal()
 	}
 	return seq, nil
 }

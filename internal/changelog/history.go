@@ -105,6 +105,41 @@ func Scrub(app core.App, collection, recordID string, keepSeq int64) error {
 	return nil
 }
 
+// Ref names a record.
+type Ref struct {
+	Collection string `db:"collection"`
+	RecordID   string `db:"record_id"`
+}
+
+// RecordsOfPerson returns every record whose rows name person (see
+// [Entry.Person]), deleted records included, in order of first appearance.
+func RecordsOfPerson(app core.App, person string) ([]Ref, error) {
+	var refs []Ref
+	err := app.NonconcurrentDB().Select("collection", "record_id").From(Table).
+		Where(dbx.HashExp{"person": person}).
+		GroupBy("collection", "record_id").OrderBy("min(seq) ASC").All(&refs)
+	if err != nil {
+		return nil, fmt.Errorf("read records of person %s: %w", person, err)
+	}
+	return refs, nil
+}
+
+// ForgetPerson clears person from every row that names it, so that after
+// an erasure no row links a record to the erased person, and returns how
+// many rows named it.
+func ForgetPerson(app core.App, person string) (int64, error) {
+	res, err := app.NonconcurrentDB().Update(Table, dbx.Params{"person": ""},
+		dbx.HashExp{"person": person}).Execute()
+	if err != nil {
+		return 0, fmt.Errorf("clear person %s from the log: %w", person, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("clear person %s from the log: %w", person, err)
+	}
+	return n, nil
+}
+
 // Scope selects the rows a reader may see: those of its teams, and the
 // rows without a team (reference data) when Global is set.
 type Scope struct {

@@ -1,7 +1,9 @@
 package changelog
 
 import (
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,6 +24,7 @@ type row struct {
 	ActorDevice string `db:"actor_device"`
 	MutationID  string `db:"mutation_id"`
 	At          string `db:"at"`
+	Person      string `db:"person"`
 }
 
 func (r row) entry() (Entry, error) {
@@ -34,6 +37,7 @@ func (r row) entry() (Entry, error) {
 		Team:       r.Team,
 		Site:       r.Site,
 		Actor:      Actor{User: r.ActorUser, Device: r.ActorDevice, Mutation: r.MutationID},
+		Person:     r.Person,
 	}
 	if err := json.Unmarshal([]byte(r.Fields), &e.Fields); err != nil {
 		return e, fmt.Errorf("decode fields of change %d: %w", r.Seq, err)
@@ -65,6 +69,20 @@ func Since(app core.App, after int64, limit int) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// Get returns the row at seq, and whether the log holds one.
+func Get(app core.App, seq int64) (Entry, bool, error) {
+	var r row
+	err := app.ConcurrentDB().Select("*").From(Table).Where(dbx.HashExp{"seq": seq}).One(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("read change %d: %w", seq, err)
+	}
+	e, err := r.entry()
+	return e, err == nil, err
 }
 
 // LastSeq returns the highest committed sequence, or 0 for an empty log.

@@ -194,7 +194,7 @@ func BenchmarkCommitToSubscriberLatency(b *testing.B) {
 	}
 	bus := startBus(b)
 	hub := events.NewHub(quiet)
-	if err := hub.Listen(bus.Conn); err != nil {
+	if err := hub.Listen(bus.Conn, events.NewCodec(app)); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(hub.Close)

@@ -342,7 +342,7 @@ func TestCommittedWritesSurviveKill(t *testing.T) {
 	}
 	defer bus.Close()
 	msgs := readStream(t, bus.JS)
-	assertStreamIsLog(t, msgs, entries)
+	assertStreamIsLog(t, app, msgs, entries)
 
 	logged := make(map[string]bool, len(entries))
 	byRecord := make(map[string]bool, len(entries))

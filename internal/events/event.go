@@ -12,17 +12,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"strada/internal/changelog"
+	"strada/internal/natsbus"
 )
 
 // SchemaVersion is the version of the Event payload.
 const SchemaVersion = 1
 
 // StreamName is the JetStream stream holding change events.
-const StreamName = "STRADA"
+const StreamName = natsbus.EventStream
 
 // SubjectPrefix starts every change subject:
-// strada.changes.<team|global>.<collection>.<op>.
-const SubjectPrefix = "strada.changes"
+// strada.changes.<team|global>.<collection>.<op>.<recordId>.
+const SubjectPrefix = natsbus.EventSubjectPrefix
 
 // GlobalScope is the team token of reference data that every user reads.
 const GlobalScope = "global"
@@ -52,14 +53,26 @@ func FromEntry(e changelog.Entry) Event {
 	}
 }
 
-// Subject is where an event is published.
+// Subject is where an event is published. The record id is its last token,
+// so that the stream's messages about one record can be removed together
+// (an erasure); record ids are random identifiers, not personal data.
 func (ev Event) Subject() string {
 	scope := ev.Team
 	if scope == "" {
 		scope = GlobalScope
 	}
-	return fmt.Sprintf("%s.%s.%s.%s", SubjectPrefix, token(scope), token(ev.Collection), token(string(ev.Op)))
+	return fmt.Sprintf("%s.%s.%s.%s.%s", SubjectPrefix, token(scope), token(ev.Collection), token(string(ev.Op)), token(ev.RecordID))
 }
+
+// recordSubject is the filter of every message about one record with op,
+// whatever its team.
+func recordSubject(collection string, op changelog.Op, recordID string) string {
+	return fmt.Sprintf("%s.*.%s.%s.%s", SubjectPrefix, token(collection), token(string(op)), token(recordID))
+}
+
+// legacySubjects matches the subjects of events published before the
+// record id was part of the subject.
+const legacySubjects = SubjectPrefix + ".*.*.*"
 
 // token keeps a subject token free of the separators and wildcards of NATS.
 func token(s string) string {
@@ -98,22 +111,27 @@ var DefaultStreamOptions = StreamOptions{
 	Replicas:     1,
 }
 
-// StreamConfig is the JetStream configuration of the STRADA stream.
+// StreamConfig is the JetStream configuration of the STRADA stream. Every
+// limit is explicit (-1 for none), so that it reads back from the server
+// as written and the relay can tell a setting changed from outside.
 func StreamConfig(o StreamOptions) jetstream.StreamConfig {
 	if o.Duplicates > o.MaxAge {
 		o.Duplicates = o.MaxAge
 	}
 	return jetstream.StreamConfig{
-		Name:         StreamName,
-		Description:  "Strada change events: ids and field names only",
-		Subjects:     []string{SubjectPrefix + ".>"},
-		Storage:      jetstream.FileStorage,
-		Retention:    jetstream.LimitsPolicy,
-		Discard:      jetstream.DiscardOld,
-		MaxAge:       o.MaxAge,
-		MaxBytes:     o.MaxBytes,
-		Duplicates:   o.Duplicates,
-		MaxConsumers: o.MaxConsumers,
-		Replicas:     o.Replicas,
+		Name:              StreamName,
+		Description:       "Strada change events: ids and field names only",
+		Subjects:          []string{SubjectPrefix + ".>"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxAge:            o.MaxAge,
+		MaxBytes:          o.MaxBytes,
+		MaxMsgs:           -1,
+		MaxMsgsPerSubject: -1,
+		MaxMsgSize:        -1,
+		Duplicates:        o.Duplicates,
+		MaxConsumers:      o.MaxConsumers,
+		Replicas:          o.Replicas,
 	}
 }

@@ -3,14 +3,16 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"strada/internal/apptest"
 	"strada/internal/changelog"
 	"strada/internal/events"
 )
@@ -22,14 +24,14 @@ func TestSubject(t *testing.T) {
 		ev   events.Event
 		want string
 	}{
-		{"team record", events.Event{Team: "k3x9team0000001", Collection: "persons", Op: changelog.OpCreate},
-			"strada.changes.k3x9team0000001.persons.create"},
-		{"reference data", events.Event{Collection: "services", Op: changelog.OpUpdate},
-			"strada.changes.global.services.update"},
-		{"tombstone", events.Event{Team: "t1", Collection: "referrals", Op: changelog.OpDelete},
-			"strada.changes.t1.referrals.delete"},
-		{"separators and wildcards made safe", events.Event{Team: "a.b*c>d e", Collection: "x.y", Op: "p\tq"},
-			"strada.changes.a_b_c_d_e.x_y.p_q"},
+		{"team record", events.Event{Team: "k3x9team0000001", Collection: "persons", Op: changelog.OpCreate, RecordID: "0193a5b2-7c1e-7d40-9a51-3f2b8c6d1e07"},
+			"strada.changes.k3x9team0000001.persons.create.0193a5b2-7c1e-7d40-9a51-3f2b8c6d1e07"},
+		{"reference data", events.Event{Collection: "services", Op: changelog.OpUpdate, RecordID: "s1"},
+			"strada.changes.global.services.update.s1"},
+		{"tombstone", events.Event{Team: "t1", Collection: "referrals", Op: changelog.OpDelete, RecordID: "r1"},
+			"strada.changes.t1.referrals.delete.r1"},
+		{"separators and wildcards made safe", events.Event{Team: "a.b*c>d e", Collection: "x.y", Op: "p\tq", RecordID: "i.d>"},
+			"strada.changes.a_b_c_d_e.x_y.p_q.i_d_"},
 	}
 	for _, c := range cases {
 		if got := c.ev.Subject(); got != c.want {
@@ -47,22 +49,25 @@ func TestSubjectFilters(t *testing.T) {
 	t.Parallel()
 	bus := startBus(t)
 	evs := []events.Event{
-		{Seq: 1, Team: "camp", Collection: "persons", Op: changelog.OpCreate},
-		{Seq: 2, Team: "camp", Collection: "referrals", Op: changelog.OpUpdate},
-		{Seq: 3, Team: "prison", Collection: "referrals", Op: changelog.OpDelete},
-		{Seq: 4, Collection: "services", Op: changelog.OpUpdate},
-		{Seq: 5, Team: "prison", Collection: "referral_events", Op: changelog.OpCreate},
+		{Seq: 1, Team: "camp", Collection: "persons", Op: changelog.OpCreate, RecordID: "p1"},
+		{Seq: 2, Team: "camp", Collection: "referrals", Op: changelog.OpUpdate, RecordID: "r1"},
+		{Seq: 3, Team: "prison", Collection: "referrals", Op: changelog.OpDelete, RecordID: "r2"},
+		{Seq: 4, Collection: "services", Op: changelog.OpUpdate, RecordID: "s1"},
+		{Seq: 5, Team: "prison", Collection: "referral_events", Op: changelog.OpCreate, RecordID: "e1"},
+		{Seq: 6, Team: "camp", Collection: "persons", Op: changelog.OpPurge, RecordID: "p1"},
 	}
 	cases := []struct {
 		filter string
 		want   []int64
 	}{
-		{events.SubjectPrefix + ".>", []int64{1, 2, 3, 4, 5}},
-		{events.TeamSubject("camp"), []int64{1, 2}},
-		{"strada.changes.*.referrals.*", []int64{2, 3}},
-		{"strada.changes.prison.*.delete", []int64{3}},
+		{events.SubjectPrefix + ".>", []int64{1, 2, 3, 4, 5, 6}},
+		{events.TeamSubject("camp"), []int64{1, 2, 6}},
+		{"strada.changes.*.referrals.>", []int64{2, 3}},
+		{"strada.changes.prison.*.delete.*", []int64{3}},
 		{"strada.changes.global.>", []int64{4}},
-		{"strada.changes.*.*.create", []int64{1, 5}},
+		{"strada.changes.*.*.create.*", []int64{1, 5}},
+		{"strada.changes.*.*.purge.*", []int64{6}},
+		{"strada.changes.*.persons.*.p1", []int64{1, 6}},
 	}
 	subs := make([]*nats.Subscription, len(cases))
 	for i, c := range cases {
@@ -73,11 +78,11 @@ func TestSubjectFilters(t *testing.T) {
 		subs[i] = sub
 	}
 	for _, ev := range evs {
-		msg, err := events.Message(ev)
+		body, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bus.Conn.PublishMsg(msg); err != nil {
+		if err := bus.Conn.Publish(ev.Subject(), body); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,20 +110,26 @@ func TestSubjectFilters(t *testing.T) {
 
 func TestMessage(t *testing.T) {
 	t.Parallel()
+	app := apptest.New(t)
 	at := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
 	entry := changelog.Entry{
 		Seq: 4812, Collection: "referrals", RecordID: "0193a5b2-7c1e-7d40-9a51-3f2b8c6d1e07",
 		Op: changelog.OpUpdate, Version: 3, Team: "t1", Fields: []string{"status", "outcome"},
 		Actor: changelog.Actor{User: "u1", Device: "d1", Mutation: "m1"}, At: at,
 	}
-	msg, err := events.Message(events.FromEntry(entry))
+	msg, err := events.NewCodec(app).Message(events.FromEntry(entry))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := msg.Header.Get(nats.MsgIdHdr); got != strconv.Itoa(4812) {
-		t.Fatalf("got Nats-Msg-Id %q, want 4812", got)
+	identity, err := changelog.Identity(app)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if msg.Subject != "strada.changes.t1.referrals.update" {
+	id := strings.Split(msg.Header.Get(nats.MsgIdHdr), ":")
+	if len(id) != 3 || id[0] != identity || id[1] != "4812" || len(id[2]) != 16 {
+		t.Fatalf("got Nats-Msg-Id %q, want %s:4812:<16 hex digits>", msg.Header.Get(nats.MsgIdHdr), identity)
+	}
+	if msg.Subject != "strada.changes.t1.referrals.update.0193a5b2-7c1e-7d40-9a51-3f2b8c6d1e07" {
 		t.Fatalf("got subject %q", msg.Subject)
 	}
 	want := `{"v":1,"seq":4812,"collection":"referrals","recordId":"0193a5b2-7c1e-7d40-9a51-3f2b8c6d1e07",` +
@@ -126,6 +137,79 @@ func TestMessage(t *testing.T) {
 		`"actor":{"user":"u1","device":"d1","mutation":"m1"},"at":"2026-11-20T09:30:00Z"}`
 	if string(msg.Data) != want {
 		t.Fatalf("got body\n%s\nwant\n%s", msg.Data, want)
+	}
+}
+
+// TestCodecVerify checks that a codec accepts the messages it made and
+// nothing else: no message without the id it gives, with another
+// database's id, or changed after it was made.
+func TestCodecVerify(t *testing.T) {
+	t.Parallel()
+	app, other := apptest.New(t), apptest.New(t)
+	codec := events.NewCodec(app)
+	identity, err := changelog.Identity(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherIdentity, err := changelog.Identity(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if identity == otherIdentity {
+		t.Fatalf("two databases got the same identity %s", identity)
+	}
+	ev := events.Event{V: events.SchemaVersion, Seq: 77, Collection: "persons", RecordID: "p1", Op: changelog.OpUpdate, Team: "t1", Fields: []string{"notes"}}
+	msg, err := codec.Message(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := events.NewCodec(other).Message(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := msg.Header.Get(nats.MsgIdHdr)
+	withID := func(id string) nats.Header {
+		h := nats.Header{}
+		if id != "" {
+			h.Set(nats.MsgIdHdr, id)
+		}
+		return h
+	}
+	forged := ev
+	forged.Team = "t2"
+	forgedBody, err := json.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := id[strings.LastIndexByte(id, ':')+1:]
+	cases := []struct {
+		name    string
+		subject string
+		header  nats.Header
+		body    []byte
+	}{
+		{"no id", msg.Subject, withID(""), msg.Data},
+		{"sequence only", msg.Subject, withID("77"), msg.Data},
+		{"huge sequence", msg.Subject, withID(identity + ":9223372036854775807:" + mac), msg.Data},
+		{"identity and sequence without code", msg.Subject, withID(identity + ":77"), msg.Data},
+		{"another database's message", theirs.Subject, theirs.Header, theirs.Data},
+		{"another database's code under our identity", msg.Subject,
+			withID(identity + ":77:" + theirs.Header.Get(nats.MsgIdHdr)[strings.LastIndexByte(theirs.Header.Get(nats.MsgIdHdr), ':')+1:]), msg.Data},
+		{"body changed", msg.Subject, msg.Header, forgedBody},
+		{"subject changed", forged.Subject(), msg.Header, msg.Data},
+		{"sequence changed", msg.Subject, withID(identity + ":78:" + mac), msg.Data},
+	}
+	for _, c := range cases {
+		if got, err := codec.Verify(c.subject, c.header, c.body); !errors.Is(err, events.ErrForeign) {
+			t.Errorf("%s: got event %+v and error %v, want ErrForeign", c.name, got, err)
+		}
+	}
+	got, err := codec.Verify(msg.Subject, msg.Header, msg.Data)
+	if err != nil {
+		t.Fatalf("own message: got %v, want it accepted", err)
+	}
+	if got.Seq != 77 || got.Team != "t1" || got.RecordID != "p1" {
+		t.Fatalf("own message: got %+v", got)
 	}
 }
 

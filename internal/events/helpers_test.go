@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -192,9 +191,10 @@ func allEntries(t testing.TB, app core.App) []changelog.Entry {
 
 // assertStreamIsLog checks that the stream holds exactly one message per
 // change log row, in sequence order, each the encoding of its row, on its
-// subject, with its sequence as Nats-Msg-Id.
-func assertStreamIsLog(t testing.TB, msgs []stored, entries []changelog.Entry) {
+// subject, with the id of its log and sequence as Nats-Msg-Id.
+func assertStreamIsLog(t testing.TB, app core.App, msgs []stored, entries []changelog.Entry) {
 	t.Helper()
+	codec := events.NewCodec(app)
 	seen := make(map[string]uint64, len(msgs))
 	var prev int64
 	for _, m := range msgs {
@@ -212,12 +212,12 @@ func assertStreamIsLog(t testing.TB, msgs []stored, entries []changelog.Entry) {
 	}
 	for i, e := range entries {
 		m := msgs[i]
-		want, err := events.Message(events.FromEntry(e))
+		want, err := codec.Message(events.FromEntry(e))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.MsgID != strconv.FormatInt(e.Seq, 10) {
-			t.Fatalf("message %d: got Nats-Msg-Id %q, want %d", i, m.MsgID, e.Seq)
+		if wantID := want.Header.Get(nats.MsgIdHdr); m.MsgID != wantID {
+			t.Fatalf("message %d: got Nats-Msg-Id %q, want %q (change %d)", i, m.MsgID, wantID, e.Seq)
 		}
 		if m.Subject != want.Subject {
 			t.Fatalf("change %d: got subject %q, want %q", e.Seq, m.Subject, want.Subject)

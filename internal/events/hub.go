@@ -2,11 +2,13 @@ package events
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -33,15 +35,28 @@ func (s Scope) Allows(ev Event) bool {
 
 // Hub fans the event stream out to subscribers in this process. It listens
 // on NATS, so with several server processes on one NATS each hub sees every
-// event, whichever process committed it. Delivery is a hint: a slow
-// subscriber loses its oldest undelivered events, never the newest, and
-// learns of what it missed by pulling.
+// event, whichever process committed it. It passes on only the events its
+// Verifier vouches for: a message anyone else put on the subjects reaches
+// no subscriber. Delivery is a hint: a slow subscriber loses its oldest
+// undelivered events, never the newest, and learns of what it missed by
+// pulling.
 type Hub struct {
 	logger *slog.Logger
 
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
 	sub  *nats.Subscription
+
+	// rejected counts the messages refused; lastWarn throttles the log.
+	rejected atomic.Uint64
+	lastWarn time.Time
+}
+
+// Verifier vouches for messages read from NATS: it returns the event of a
+// message the relay of this process's change log published, and an error
+// (ErrForeign for a message it did not) otherwise. *Codec is one.
+type Verifier interface {
+	Verify(subject string, header nats.Header, data []byte) (Event, error)
 }
 
 // Subscription receives the events of one scope.
@@ -59,12 +74,13 @@ func NewHub(logger *slog.Logger) *Hub {
 	return &Hub{logger: logger, subs: map[*Subscription]struct{}{}}
 }
 
-// Listen subscribes the hub to every change subject on nc.
-func (h *Hub) Listen(nc *nats.Conn) error {
+// Listen subscribes the hub to every change subject on nc; v vouches for
+// each message before it reaches a subscriber.
+func (h *Hub) Listen(nc *nats.Conn, v Verifier) error {
 	sub, err := nc.Subscribe(SubjectPrefix+".>", func(m *nats.Msg) {
-		var ev Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			h.logger.Warn("event hub: undecodable event", "subject", m.Subject, "error", err)
+		ev, err := v.Verify(m.Subject, m.Header, m.Data)
+		if err != nil {
+			h.reject(m.Subject, err)
 			return
 		}
 		h.Publish(ev)
@@ -80,6 +96,26 @@ func (h *Hub) Listen(nc *nats.Conn) error {
 	h.mu.Unlock()
 	return nil
 }
+
+// reject counts a message refused by the verifier and logs it, at most
+// once a minute: a flood of forged messages must not flood the log too.
+// It runs on the subscription's goroutine only.
+func (h *Hub) reject(subject string, err error) {
+	n := h.rejected.Add(1)
+	if time.Since(h.lastWarn) < time.Minute {
+		return
+	}
+	h.lastWarn = time.Now()
+	if errors.Is(err, ErrForeign) {
+		h.logger.Warn("event hub: ignored messages that are not events of this change log", "subject", subject, "total", n)
+		return
+	}
+	h.logger.Warn("event hub: could not verify an event", "subject", subject, "error", err, "total", n)
+}
+
+// Rejected is the number of messages on the change subjects that the hub
+// did not pass on.
+func (h *Hub) Rejected() uint64 { return h.rejected.Load() }
 
 // Close stops listening; subscribers' channels are closed.
 func (h *Hub) Close() {

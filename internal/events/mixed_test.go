@@ -457,7 +457,7 @@ func TestMixedWritesReachStreamOnce(t *testing.T) {
 
 	waitDrained(t, app, relay.Relay, time.Minute)
 	msgs := readStream(t, bus.JS)
-	assertStreamIsLog(t, msgs, entries)
+	assertStreamIsLog(t, app, msgs, entries)
 	after := 0
 	for _, m := range msgs {
 		if m.Event.Seq > baseline {

@@ -178,7 +178,7 @@ func TestRefusedWritesLeaveNoTrace(t *testing.T) {
 		t.Fatalf("got last change %d, want %d", got, baseline)
 	}
 	msgs := readStream(t, bus.JS)
-	assertStreamIsLog(t, msgs, allEntries(t, app))
+	assertStreamIsLog(t, app, msgs, allEntries(t, app))
 	for _, c := range cases {
 		for _, m := range msgs {
 			if c.id != "" && bytes.Contains(m.Body, []byte(c.id)) {
@@ -265,7 +265,7 @@ func TestNoPersonalDataOnBus(t *testing.T) {
 	relay := startRelay(t, app, app.Log, bus.JS)
 	waitDrained(t, app, relay.Relay, 30*time.Second)
 	msgs := readStream(t, bus.JS)
-	assertStreamIsLog(t, msgs, allEntries(t, app))
+	assertStreamIsLog(t, app, msgs, allEntries(t, app))
 
 	secrets := append(personalValues(t, app), overwritten...)
 	if len(secrets) < 50 {

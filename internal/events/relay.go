@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -23,14 +21,22 @@ import (
 // the highest sequence known to be stored in the stream.
 const stateKey = "relay.published"
 
+// scanLimit bounds how many of the stream's last messages reconciliation
+// reads looking for the newest one the relay published.
+const scanLimit = 256
+
 // Relay publishes the change log to JetStream in sequence order. Each
-// message's Nats-Msg-Id is its sequence, so a publish repeated after a crash
-// is dropped by the stream's duplicate window, and on start the relay reads
-// the last stored message to skip what is already there.
+// message's Nats-Msg-Id names the log and the sequence and authenticates
+// the message (see Codec), so a publish repeated after a crash is dropped
+// by the stream's duplicate window, and on start the relay finds the last
+// message it stored to skip what is already there. It trusts nothing else
+// in the stream: not a message it did not make, not an acknowledgement from
+// another stream, not stream settings changed from outside.
 type Relay struct {
 	app     core.App
 	log     *changelog.Log
 	js      jetstream.JetStream
+	codec   *Codec
 	opts    StreamOptions
 	logger  *slog.Logger
 	batch   int
@@ -56,7 +62,7 @@ type RelayStats struct {
 
 // NewRelay returns a relay of log's rows into the STRADA stream.
 func NewRelay(app core.App, log *changelog.Log, js jetstream.JetStream, opts StreamOptions, logger *slog.Logger) *Relay {
-	return &Relay{app: app, log: log, js: js, opts: opts, logger: logger, batch: 256, timeout: 5 * time.Second}
+	return &Relay{app: app, log: log, js: js, codec: NewCodec(app), opts: opts, logger: logger, batch: 256, timeout: 5 * time.Second}
 }
 
 // Stats returns a snapshot of the relay's counters.
@@ -130,40 +136,44 @@ func (r *Relay) fail(err error) {
 		r.stats.RetryingSince = r.stats.LastErrorAt
 	}
 	r.mu.Unlock()
+	if errors.Is(err, ErrStreamUnusable) {
+		r.logger.Error("event relay: publishing nothing", "error", err)
+		return
+	}
 	r.logger.Warn("event relay", "error", err)
 }
 
-// prepare makes sure the stream exists with the configured limits and moves
-// the high-water mark past whatever the stream already holds.
+func (r *Relay) setReady(ready bool) {
+	r.mu.Lock()
+	r.stats.StreamReady = ready
+	r.mu.Unlock()
+}
+
+// prepare makes sure the stream exists with the configured settings and
+// moves the high-water mark past what the relay already stored there.
 func (r *Relay) prepare(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	stream, err := r.js.CreateOrUpdateStream(cctx, StreamConfig(r.opts))
+	stream, err := r.ensureStream(cctx)
 	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+		r.setReady(false)
+		return err
+	}
+	// Events published before the record id was in the subject cannot be
+	// removed record by record when a person is erased: they go.
+	if err := stream.Purge(cctx, jetstream.WithPurgeSubject(legacySubjects)); err != nil {
+		return fmt.Errorf("remove events of the old subject layout: %w", err)
 	}
 	hwm, err := r.HighWaterMark()
 	if err != nil {
 		return err
 	}
-	stored, found, err := lastStoredSeq(cctx, stream)
+	stored, found, err := r.lastOwn(cctx, stream)
 	if err != nil {
 		return err
-	}
-	last, err := changelog.LastSeq(r.app)
-	if err != nil {
-		return err
-	}
-	if stored > last {
-		// The stream holds changes the log has not: the database was
-		// restored from an older copy, and the sequences after its last
-		// change will be used again. Never mark them published early.
-		r.logger.Warn("event relay: stream is ahead of the change log (database restored?); remove the stream",
-			"stream", stored, "log", last)
-		stored = last
 	}
 	switch {
-	case stored > hwm:
+	case found && stored > hwm:
 		// Published and acknowledged, but the mark was not stored.
 		if err := r.setHighWaterMark(stored); err != nil {
 			return err
@@ -188,9 +198,15 @@ func (r *Relay) prepare(ctx context.Context) error {
 	return nil
 }
 
-// lastStoredSeq reads the change sequence of the stream's last message;
-// found is false when the stream holds none.
-func lastStoredSeq(ctx context.Context, stream jetstream.Stream) (seq int64, found bool, err error) {
+// lastOwn reads the stream backwards from its last message, at most
+// scanLimit messages, and returns the sequence of the newest change it
+// holds as the relay published it: a message that Verify accepts and that
+// is, subject and body, the event of the log's row at its sequence.
+// Anything else (no id, another log's id, an id that does not authenticate
+// the message, a sequence the log does not hold, different content) is
+// skipped and never moves the mark. found is false when no message within
+// the limit is the relay's.
+func (r *Relay) lastOwn(ctx context.Context, stream jetstream.Stream) (seq int64, found bool, err error) {
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return 0, false, fmt.Errorf("stream info: %w", err)
@@ -198,22 +214,66 @@ func lastStoredSeq(ctx context.Context, stream jetstream.Stream) (seq int64, fou
 	if info.State.Msgs == 0 {
 		return 0, false, nil
 	}
-	msg, err := stream.GetMsg(ctx, info.State.LastSeq)
+	last, err := changelog.LastSeq(r.app)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return 0, false, nil
+		return 0, false, err
+	}
+	var skipped int
+	var ahead int64
+	defer func() {
+		if ahead > 0 {
+			// The database was restored from an older copy, and the
+			// sequences after its last change will be used again.
+			r.logger.Warn("event relay: stream is ahead of the change log (database restored?); remove the stream",
+				"stream", ahead, "log", last)
 		}
-		return 0, false, fmt.Errorf("read last stored event: %w", err)
+		if skipped > 0 {
+			r.logger.Warn("event relay: skipped stream messages it did not publish", "count", skipped)
+		}
+	}()
+	for n, s := 0, info.State.LastSeq; n < scanLimit && s >= info.State.FirstSeq && s > 0; n, s = n+1, s-1 {
+		msg, err := stream.GetMsg(ctx, s)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("read stored event %d: %w", s, err)
+		}
+		ev, err := r.codec.Verify(msg.Subject, msg.Header, msg.Data)
+		if errors.Is(err, ErrForeign) {
+			skipped++
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		entry, ok, err := changelog.Get(r.app, ev.Seq)
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			if ev.Seq > last {
+				ahead = max(ahead, ev.Seq)
+			}
+			continue
+		}
+		want, err := r.codec.Message(FromEntry(entry))
+		if err != nil {
+			return 0, false, err
+		}
+		if want.Subject != msg.Subject || string(want.Data) != string(msg.Data) {
+			ahead = max(ahead, ev.Seq)
+			continue
+		}
+		return ev.Seq, true, nil
 	}
-	seq, err = strconv.ParseInt(msg.Header.Get(nats.MsgIdHdr), 10, 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("last stored event has no sequence id: %w", err)
-	}
-	return seq, true, nil
+	return 0, false, nil
 }
 
-// publishBatch publishes the next rows after the high-water mark and
-// advances it past those the stream acknowledged, in order.
+// publishBatch checks the stream, publishes the next rows after the
+// high-water mark and advances it past those the stream acknowledged, in
+// order. Before the purge row of a record, every earlier message about
+// that record is removed from the stream.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	hwm, err := r.HighWaterMark()
 	if err != nil {
@@ -226,10 +286,57 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	stream, err := r.ensureStream(cctx)
+	cancel()
+	if err != nil {
+		r.setReady(false)
+		return 0, err
+	}
+	published := 0
+	for start := 0; start < len(entries); {
+		// A run of rows with a purge row at most at its start.
+		end := start + 1
+		for end < len(entries) && entries[end].Op != changelog.OpPurge {
+			end++
+		}
+		if entries[start].Op == changelog.OpPurge {
+			if err := r.purgeRecord(ctx, stream, entries[start]); err != nil {
+				return published, err
+			}
+		}
+		n, err := r.publishRun(ctx, entries[start:end])
+		published += n
+		if err != nil {
+			return published, err
+		}
+		start = end
+	}
+	return published, nil
+}
+
+// purgeRecord removes the stream's messages about the record of a purge
+// row: its creates, updates and deletes under any team. A purge event
+// published before (by a relay that stopped before storing its mark) is
+// kept.
+func (r *Relay) purgeRecord(ctx context.Context, stream jetstream.Stream, purge changelog.Entry) error {
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	for _, op := range []changelog.Op{changelog.OpCreate, changelog.OpUpdate, changelog.OpDelete} {
+		if err := stream.Purge(cctx, jetstream.WithPurgeSubject(recordSubject(purge.Collection, op, purge.RecordID))); err != nil {
+			return fmt.Errorf("remove events of purged %s/%s from the stream: %w", purge.Collection, purge.RecordID, err)
+		}
+	}
+	return nil
+}
+
+// publishRun publishes entries asynchronously and advances the mark past
+// those acknowledged by the STRADA stream, in order.
+func (r *Relay) publishRun(ctx context.Context, entries []changelog.Entry) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(entries))
 	var pubErr error
 	for _, entry := range entries {
-		msg, err := Message(FromEntry(entry))
+		msg, err := r.codec.Message(FromEntry(entry))
 		if err != nil {
 			return 0, err
 		}
@@ -240,14 +347,17 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		}
 		futures = append(futures, f)
 	}
-	acked := hwm
+	acked := int64(0)
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	for i, f := range futures {
 		select {
-		case <-f.Ok():
-			acked = entries[i].Seq
-			continue
+		case ack := <-f.Ok():
+			if ack.Stream == StreamName {
+				acked = entries[i].Seq
+				continue
+			}
+			pubErr = errors.Join(pubErr, fmt.Errorf("publish change %d: acknowledged by stream %q, want %q", entries[i].Seq, ack.Stream, StreamName))
 		case err := <-f.Err():
 			pubErr = errors.Join(pubErr, fmt.Errorf("publish change %d: %w", entries[i].Seq, err))
 		case <-timer.C:
@@ -257,18 +367,20 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		}
 		break
 	}
-	if acked > hwm {
+	n := 0
+	if acked > 0 {
 		if err := r.setHighWaterMark(acked); err != nil {
 			return 0, err
 		}
+		n = countUpTo(entries, acked)
 		r.mu.Lock()
-		r.stats.Published += uint64(countUpTo(entries, acked))
+		r.stats.Published += uint64(n)
 		r.stats.LastPublished = acked
 		r.stats.LastPublishAt = time.Now().UTC()
 		r.mu.Unlock()
 	}
 	if pubErr != nil {
-		return countUpTo(entries, acked), pubErr
+		return n, pubErr
 	}
 	return len(entries), nil
 }
@@ -281,19 +393,6 @@ func countUpTo(entries []changelog.Entry, seq int64) int {
 		}
 	}
 	return n
-}
-
-// Message encodes ev as a NATS message for its subject, with its sequence
-// as Nats-Msg-Id.
-func Message(ev Event) (*nats.Msg, error) {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %d: %w", ev.Seq, err)
-	}
-	msg := nats.NewMsg(ev.Subject())
-	msg.Data = body
-	msg.Header.Set(nats.MsgIdHdr, strconv.FormatInt(ev.Seq, 10))
-	return msg, nil
 }
 
 // HighWaterMark returns the highest sequence the relay knows is stored.

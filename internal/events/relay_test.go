@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,7 @@ func TestRelayDeliversAfterNATSRestart(t *testing.T) {
 	}
 	listen := srv.Addr().(*net.TCPAddr).String()
 	defer func() { srv.Shutdown() }()
-	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), Name: "restart"}, quiet)
+	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), NKeyFile: filepath.Join(store, natsbus.ProcessSeedFile), Name: "restart"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestRelayDeliversAfterNATSRestart(t *testing.T) {
 	}
 
 	waitDrained(t, app, relay.Relay, time.Minute)
-	assertStreamIsLog(t, readStream(t, bus.JS), allEntries(t, app))
+	assertStreamIsLog(t, app, readStream(t, bus.JS), allEntries(t, app))
 	if st := relay.Stats(); st.PublishErrors == 0 {
 		t.Fatalf("got no publish errors while NATS was down, want some: %+v", st)
 	}
@@ -144,16 +145,17 @@ func setMark(t testing.TB, app core.App, seq int64) {
 }
 
 // publishDirect stores the events of entries in the stream as the relay
-// does, without advancing any mark.
-func publishDirect(t testing.TB, js jetstream.JetStream, entries []changelog.Entry) {
+// of app does, without advancing any mark.
+func publishDirect(t testing.TB, app core.App, js jetstream.JetStream, entries []changelog.Entry) {
 	t.Helper()
+	codec := events.NewCodec(app)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateOrUpdateStream(ctx, events.StreamConfig(events.DefaultStreamOptions)); err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
 	for _, e := range entries {
-		msg, err := events.Message(events.FromEntry(e))
+		msg, err := codec.Message(events.FromEntry(e))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,14 +193,14 @@ func TestRelayStartsFromMarkAndStream(t *testing.T) {
 			if len(entries) < 100 {
 				t.Fatalf("got %d demo changes, want at least 100", len(entries))
 			}
-			publishDirect(t, bus.JS, entries[:c.inStream])
+			publishDirect(t, app, bus.JS, entries[:c.inStream])
 			if c.mark > 0 {
 				setMark(t, app, entries[c.mark-1].Seq)
 			}
 
 			relay := startRelay(t, app, app.Log, bus.JS)
 			waitDrained(t, app, relay.Relay, 30*time.Second)
-			assertStreamIsLog(t, readStream(t, bus.JS), entries)
+			assertStreamIsLog(t, app, readStream(t, bus.JS), entries)
 
 			st := relay.Stats()
 			if want := uint64(len(entries) - c.inStream); st.Published != want {
@@ -235,7 +237,7 @@ func TestRelayResumesAfterRestart(t *testing.T) {
 	}
 	second := startRelay(t, app, app.Log, bus.JS)
 	waitDrained(t, app, second.Relay, 30*time.Second)
-	assertStreamIsLog(t, readStream(t, bus.JS), allEntries(t, app))
+	assertStreamIsLog(t, app, readStream(t, bus.JS), allEntries(t, app))
 	st := second.Stats()
 	if st.Published != 30 || st.ReconciledFrom != mark {
 		t.Fatalf("got published %d reconciled from %d, want 30 from %d", st.Published, st.ReconciledFrom, mark)
@@ -243,7 +245,8 @@ func TestRelayResumesAfterRestart(t *testing.T) {
 }
 
 // TestRelayRecreatesRemovedStream removes the stream under a running relay:
-// the relay creates it again and the changes made afterwards reach it.
+// the relay creates it again, with its settings, and the changes made
+// afterwards reach it.
 func TestRelayRecreatesRemovedStream(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -265,9 +268,16 @@ func TestRelayRecreatesRemovedStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertStreamIsLog(t, readStream(t, bus.JS), entries)
-	if st := relay.Stats(); st.PublishErrors == 0 || !st.StreamReady {
-		t.Fatalf("got stats %+v, want publish errors counted and the stream ready again", st)
+	assertStreamIsLog(t, app, readStream(t, bus.JS), entries)
+	if st := relay.Stats(); !st.StreamReady {
+		t.Fatalf("got stats %+v, want the stream ready again", st)
+	}
+	stream, err := bus.JS.Stream(ctx, events.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stream.CachedInfo().Config; got.MaxConsumers != events.DefaultStreamOptions.MaxConsumers || got.MaxAge != events.DefaultStreamOptions.MaxAge {
+		t.Fatalf("recreated stream: got max consumers %d, max age %s; want the configured ones", got.MaxConsumers, got.MaxAge)
 	}
 }
 
@@ -283,7 +293,7 @@ func TestRelayWaitsForNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen := srv.Addr().(*net.TCPAddr).String()
-	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), Name: "late"}, quiet)
+	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), NKeyFile: filepath.Join(store, natsbus.ProcessSeedFile), Name: "late"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +319,7 @@ func TestRelayWaitsForNATS(t *testing.T) {
 	}
 	defer srv.Shutdown()
 	waitDrained(t, app, relay.Relay, 30*time.Second)
-	assertStreamIsLog(t, readStream(t, bus.JS), allEntries(t, app))
+	assertStreamIsLog(t, app, readStream(t, bus.JS), allEntries(t, app))
 	if st := relay.Stats(); !st.RetryingSince.IsZero() {
 		t.Fatalf("got retrying since %s after the drain, want zero", st.RetryingSince)
 	}
@@ -324,7 +334,7 @@ func TestRelayAfterDatabaseRestore(t *testing.T) {
 	app := apptest.New(t)
 	bus := startBus(t)
 	entries := allEntries(t, app)
-	publishDirect(t, bus.JS, entries)
+	publishDirect(t, app, bus.JS, entries)
 
 	// The copy was taken 20 changes before the end, with the relay 20
 	// further behind.

@@ -10,6 +10,13 @@ import (
 	"net/http"
 )
 
+// MaxBytes is the largest request body Strada accepts on any route; routes
+// that need less read under a smaller limit.
+const MaxBytes int64 = 1 << 20
+
+// CodeTooLarge is the error code of a body over the limit.
+const CodeTooLarge = "body_too_large"
+
 // drainBound is how much of an oversized body is read and discarded so
 // that the client receives the 413; past it the connection is closed.
 const drainBound = 8 << 20

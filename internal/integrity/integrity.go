@@ -4,17 +4,21 @@
 package integrity
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/list"
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/teamscope"
 )
 
 // AssignID gives a new field-work record a UUIDv7 id when the client sent
@@ -43,19 +47,57 @@ func AssignID(e *core.RecordEvent) error {
 	return e.Next()
 }
 
+// Person codes are "P-" and the tail of the person's id, codeTailMin
+// characters long, lengthened by codeTailStep up to codeTailMax while a
+// person of the same team has the code.
+const (
+	codePrefix   = "P-"
+	codeTailMin  = 8
+	codeTailMax  = 12
+	codeTailStep = 2
+)
+
 // AssignPersonCode gives a new person a pseudonymous code when the client
 // sent none. The code is taken from the random tail of the id, so devices
-// make it offline without coordination; the unique index catches the rare
-// collision, which the client resolves by choosing another code.
+// make it offline without coordination; codes are unique within a team
+// only, and a code already used in the person's team is lengthened until it
+// is free. The team's unique index catches a concurrent collision, which
+// the client resolves by choosing another code.
 func AssignPersonCode(e *core.RecordEvent) error {
 	if e.Record.GetString("code") == "" {
-		tail := strings.ReplaceAll(e.Record.Id, "-", "")
-		if len(tail) >= 8 {
-			tail = tail[len(tail)-8:]
+		code, err := freeCode(e.App, e.Record.GetString("team"), e.Record.Id)
+		if err != nil {
+			return err
 		}
-		e.Record.Set("code", "P-"+strings.ToUpper(tail))
+		e.Record.Set("code", code)
 	}
 	return e.Next()
+}
+
+// freeCode returns the shortest code made from id that no person of team
+// has; the shortest one when all are taken, which validation then refuses.
+func freeCode(app core.App, team, id string) (string, error) {
+	tail := strings.ToUpper(strings.ReplaceAll(id, "-", ""))
+	var candidates []string
+	for n := codeTailMin; n <= codeTailMax && n <= len(tail); n += codeTailStep {
+		candidates = append(candidates, codePrefix+tail[len(tail)-n:])
+	}
+	if len(candidates) == 0 {
+		return codePrefix + tail, nil
+	}
+	var taken []string
+	err := app.NonconcurrentDB().Select("code").From(domain.Persons).
+		Where(dbx.HashExp{"team": team}).AndWhere(dbx.In("code", toAny(candidates)...)).
+		Column(&taken)
+	if err != nil {
+		return "", fmt.Errorf("read person codes of team %s: %w", team, err)
+	}
+	for _, c := range candidates {
+		if !slices.Contains(taken, c) {
+			return c, nil
+		}
+	}
+	return candidates[0], nil
 }
 
 // relationRule names a relation field of a field-work collection and how
@@ -90,11 +132,63 @@ var relationRules = map[string][]relationRule{
 	},
 }
 
+// Validation codes of the team scope; a relation to a record of another
+// team that the actor may read, or to a site of another team, is refused
+// with [teamscope.CodeOtherTeam].
+const (
+	// CodeMissingRecords is PocketBase's answer to a relation to ids that
+	// do not exist. A relation to records the actor may not read is
+	// answered the same, with the same message, so that no answer tells
+	// an id of another team from an id that does not exist.
+	CodeMissingRecords = "validation_missing_rel_records"
+	// CodeNotUnique refuses a person code already used in the team.
+	CodeNotUnique = "validation_not_unique"
+)
+
+// missingRecordsMessage is PocketBase's message for CodeMissingRecords.
+const missingRecordsMessage = "Failed to find all relation records with the provided ids"
+
+// ValidatePriority binds [ValidateTeamScope] after every other validation
+// handler and right before PocketBase's own field validation (priority
+// 99), whose errors it joins: a relation to a record the actor may not
+// read then gets exactly the errors a relation to a missing id gets.
+const ValidatePriority = 98
+
 // ValidateTeamScope refuses a field-work record whose relations point at a
-// record of another team, naming the field. Bound to OnRecordValidate.
+// record of another team, or a person whose code another person of the
+// team has, naming the field. A related record the actor may not read is
+// reported as missing, as PocketBase reports an id that does not exist.
+// Bound to OnRecordValidate with [ValidatePriority].
 func ValidateTeamScope(e *core.RecordEvent) error {
+	err := e.Next()
+	fieldErrs := validation.Errors{}
+	if err != nil && !errors.As(err, &fieldErrs) {
+		return err
+	}
+	own, scopeErr := teamScopeErrors(e)
+	if scopeErr != nil {
+		return scopeErr
+	}
+	if len(own) == 0 {
+		return err
+	}
+	joined := validation.Errors{}
+	for field, fe := range fieldErrs {
+		joined[field] = fe
+	}
+	for field, fe := range own {
+		if _, reported := joined[field]; !reported {
+			joined[field] = fe
+		}
+	}
+	return joined
+}
+
+// teamScopeErrors returns the team scope's errors of the record, by field.
+func teamScopeErrors(e *core.RecordEvent) (validation.Errors, error) {
 	team := e.Record.GetString("team")
 	errs := validation.Errors{}
+	var actor *teamscope.Subject
 	for _, rule := range relationRules[e.Record.Collection().Name] {
 		ids := e.Record.GetStringSlice(rule.field)
 		if len(ids) == 0 || team == "" {
@@ -102,22 +196,83 @@ func ValidateTeamScope(e *core.RecordEvent) error {
 		}
 		bad, err := outsideTeam(e.App, rule, ids, team)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if len(bad) > 0 {
-			errs[rule.field] = validation.NewError("validation_other_team",
-				fmt.Sprintf("%s must belong to the record's team; not in it: %s", rule.field, strings.Join(bad, ", ")))
+		if len(bad) == 0 {
+			continue
 		}
+		if actor == nil {
+			s, err := actorSubject(e.App, changelog.ActorFrom(e.Context))
+			if err != nil {
+				return nil, err
+			}
+			actor = &s
+		}
+		var seen []string
+		hidden := false
+		for _, r := range bad {
+			if !rule.visible(*actor, r) {
+				hidden = true
+				break
+			}
+			seen = append(seen, r.id)
+		}
+		if hidden {
+			errs[rule.field] = validation.NewError(CodeMissingRecords, missingRecordsMessage)
+			continue
+		}
+		errs[rule.field] = validation.NewError(teamscope.CodeOtherTeam,
+			fmt.Sprintf("%s must belong to the record's team; not in it: %s", rule.field, strings.Join(seen, ", ")))
 	}
-	if kind := requiredSiteKind(e.Record); kind != "" {
-		if err := checkSiteKind(e.App, e.Record.GetString("site"), kind); err != nil && errs["site"] == nil {
+	if kind := requiredSiteKind(e.Record); kind != "" && errs["site"] == nil {
+		if err := checkSiteKind(e.App, e.Record.GetString("site"), kind); err != nil {
 			errs["site"] = err
 		}
 	}
-	if len(errs) > 0 {
-		return errs
+	if e.Record.Collection().Name == domain.Persons {
+		taken, err := codeTaken(e.App, e.Record)
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			errs["code"] = validation.NewError(CodeNotUnique, "Another person of this team has this code; choose another.")
+		}
 	}
-	return e.Next()
+	return errs, nil
+}
+
+// codeTaken reports whether another person of r's team has r's code.
+func codeTaken(app core.App, r *core.Record) (bool, error) {
+	code, team := r.GetString("code"), r.GetString("team")
+	if code == "" || team == "" {
+		return false, nil
+	}
+	var n int
+	err := app.NonconcurrentDB().Select("count(*)").From(domain.Persons).
+		Where(dbx.HashExp{"team": team, "code": code}).
+		AndWhere(dbx.Not(dbx.HashExp{"id": r.Id})).
+		Row(&n)
+	if err != nil {
+		return false, fmt.Errorf("check person code in team %s: %w", team, err)
+	}
+	return n > 0, nil
+}
+
+// actorSubject is who the policy judges a change by: the users account
+// behind it, or the server (superusers, server code), which sees every
+// team.
+func actorSubject(app core.App, a changelog.Actor) (teamscope.Subject, error) {
+	if a.User == "" {
+		return teamscope.Server, nil
+	}
+	user, err := app.FindRecordById(domain.Users, a.User)
+	if errors.Is(err, sql.ErrNoRows) {
+		return teamscope.Server, nil // a superuser
+	}
+	if err != nil {
+		return teamscope.Subject{}, fmt.Errorf("read actor %s: %w", a.User, err)
+	}
+	return teamscope.Of(user), nil
 }
 
 // requiredSiteKind is the kind of site a record must be at: camp visits at a
@@ -150,8 +305,24 @@ func checkSiteKind(app core.App, siteID, kind string) error {
 	return nil
 }
 
-// outsideTeam returns those ids whose record does not belong to team.
-func outsideTeam(app core.App, rule relationRule, ids []string, team string) ([]string, error) {
+// related is a record a relation points at, with its team or, for a
+// user, their teams.
+type related struct {
+	id    string
+	teams []string
+}
+
+// visible reports whether subject may read the related record.
+func (rule relationRule) visible(subject teamscope.Subject, r related) bool {
+	if rule.collection == domain.Users {
+		return subject.SeesUser(r.id, r.teams)
+	}
+	return subject.AllowsAny(rule.collection, teamscope.Read, r.teams)
+}
+
+// outsideTeam returns the related records among ids that do not belong to
+// team.
+func outsideTeam(app core.App, rule relationRule, ids []string, team string) ([]related, error) {
 	type teamRow struct {
 		ID   string `db:"id"`
 		Team string `db:"t"`
@@ -169,22 +340,23 @@ func outsideTeam(app core.App, rule relationRule, ids []string, team string) ([]
 	for _, r := range rows {
 		teamOf[r.ID] = r.Team
 	}
-	var bad []string
+	var bad []related
 	for _, id := range ids {
 		t, found := teamOf[id]
 		if !found {
 			continue // the relation field reports a missing record itself
 		}
 		if rule.teamColumn == "teams" {
-			if !strings.Contains(t, `"`+team+`"`) {
-				bad = append(bad, id)
+			teams := list.ToUniqueStringSlice(t)
+			if !slices.Contains(teams, team) {
+				bad = append(bad, related{id: id, teams: teams})
 			}
 			continue
 		}
 		if t == team || (rule.sharedOK && t == "") {
 			continue
 		}
-		bad = append(bad, id)
+		bad = append(bad, related{id: id, teams: []string{t}})
 	}
 	return bad, nil
 }

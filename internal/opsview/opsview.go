@@ -1,6 +1,7 @@
 // Package opsview shows operators how the event flow is doing: the change
 // log's backlog, the relay's progress and errors, the stream's state and the
-// live subscribers, as JSON and as Prometheus text. Superusers only.
+// live subscribers, as JSON (superusers only) and as Prometheus text
+// (superusers, or a scraper with its own revocable bearer token).
 package opsview
 
 import (

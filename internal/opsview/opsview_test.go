@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,18 +51,19 @@ func collect(t *testing.T, app core.App, src opsview.Sources) opsview.Status {
 func TestStatusFollowsTheEventFlow(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
-	srv, err := natsbus.StartServer(t.TempDir(), "127.0.0.1:-1")
+	store := t.TempDir()
+	srv, err := natsbus.StartServer(store, "127.0.0.1:-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), Name: "opsview"}, quiet)
+	bus, err := natsbus.Start(natsbus.Config{URL: srv.ClientURL(), NKeyFile: filepath.Join(store, natsbus.ProcessSeedFile), Name: "opsview"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bus.Close()
 	hub := events.NewHub(quiet)
-	if err := hub.Listen(bus.Conn); err != nil {
+	if err := hub.Listen(bus.Conn, events.NewCodec(app)); err != nil {
 		t.Fatal(err)
 	}
 	defer hub.Close()

@@ -1,8 +1,9 @@
-// Package restguard holds PocketBase's record API to Strada's standards for
-// field-work collections: a body size limit, refusal of unknown,
-// server-managed and mistyped fields and of writes into a team the user is
-// not in, each with an error naming the field; and it tells the change log
-// who acted.
+// Package restguard holds every request to Strada's standards on body size
+// and, for field-work collections, PocketBase's record API: refusal of
+// unknown, server-managed and mistyped fields, of text with control
+// characters, of lists longer than the field holds and of writes into a
+// team the user is not in, each with an error naming the field; and it
+// tells the change log who acted.
 package restguard
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,19 +22,38 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/fieldpolicy"
 	"strada/internal/httpbody"
+	"strada/internal/teamscope"
 )
 
-// MaxBodyBytes is the largest record write body accepted for a field-work
-// collection.
-const MaxBodyBytes int64 = 1 << 20
+// MaxBodyBytes is the largest request body accepted on any route.
+const MaxBodyBytes = httpbody.MaxBytes
 
-// LimitBody is a router middleware: a record write to a field-work
-// collection larger than MaxBodyBytes is answered 413 before it is parsed,
-// and the rest of the request is checked by [CheckBody] before any rule runs.
+// BackupUploadPath is the one route exempt from MaxBodyBytes: a superuser
+// uploading a backup archive, under PocketBase's own (unlimited) limit.
+const BackupUploadPath = "/api/backups/upload"
+
+// LimitBody is a router middleware: a request body larger than
+// MaxBodyBytes is answered 413 before any handler parses it, whatever the
+// route (sign-in, batch, realtime, records, sync, erasure); only a
+// superuser's backup upload is exempt. A record write to a field-work
+// collection is then checked by [CheckRequest] before any rule runs.
 func LimitBody(e *core.RequestEvent) error {
+	if !hasBody(e.Request) || (e.Request.URL.Path == BackupUploadPath && e.HasSuperuserAuth()) {
+		return e.Next()
+	}
+	buf, err := httpbody.Read(e.Response, e.Request, MaxBodyBytes)
+	if errors.Is(err, httpbody.ErrTooLarge) {
+		return tooLarge(e)
+	}
+	if err != nil {
+		return e.BadRequestError("Failed to read the request body.", err)
+	}
+	e.Request.Body = &router.RereadableReadCloser{ReadCloser: io.NopCloser(bytes.NewReader(buf))}
+
 	target, ok := recordWriteTarget(e.Request)
-	if !ok {
+	if !ok || e.Request.Method == http.MethodDelete {
 		return e.Next()
 	}
 	// The records API takes a collection's name in any case, or its id.
@@ -42,26 +61,28 @@ func LimitBody(e *core.RequestEvent) error {
 	if err != nil || !domain.IsFieldWork(c.Name) {
 		return e.Next()
 	}
-	collection := c.Name
-	if e.Request.Method != http.MethodDelete {
-		buf, err := httpbody.Read(e.Response, e.Request, MaxBodyBytes)
-		if errors.Is(err, httpbody.ErrTooLarge) {
-			return tooLarge(e)
-		}
-		if err != nil {
-			return e.BadRequestError("Failed to read the request body.", err)
-		}
-		e.Request.Body = &router.RereadableReadCloser{ReadCloser: io.NopCloser(bytes.NewReader(buf))}
-		if err := CheckRequest(e, collection); err != nil {
-			return err
-		}
+	if err := CheckRequest(e, c.Name); err != nil {
+		return err
 	}
 	return e.Next()
 }
 
+// hasBody reports whether r may carry a body: a declared length, or an
+// unknown one (chunked).
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
+// tooLarge answers 413 in a body that is both a PocketBase error and a
+// sync error ({"status", "code", "message", "data"}), so that every client
+// reads it.
 func tooLarge(e *core.RequestEvent) error {
-	return e.Error(http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes), nil)
+	return e.JSON(http.StatusRequestEntityTooLarge, map[string]any{
+		"status":  http.StatusRequestEntityTooLarge,
+		"code":    httpbody.CodeTooLarge,
+		"message": fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes),
+		"data":    map[string]any{},
+	})
 }
 
 // recordWriteTarget returns the collection of a record create, update or
@@ -104,6 +125,8 @@ func CheckRequest(e *core.RequestEvent, collectionName string) error {
 		default:
 			if want := expectedType(field, value); want != "" {
 				errs[key] = validation.NewError("validation_invalid_type", fmt.Sprintf("%q must be %s.", key, want))
+			} else if pe := policyError(field, value); pe != nil {
+				errs[key] = validation.NewError(pe.Code, fmt.Sprintf("%q %s.", key, pe.Message))
 			}
 		}
 	}
@@ -115,9 +138,13 @@ func CheckRequest(e *core.RequestEvent, collectionName string) error {
 	}
 	if team, ok := info.Body["team"]; ok {
 		teamID, _ := team.(string)
-		if !slices.Contains(info.Auth.GetStringSlice("teams"), teamID) {
+		action := teamscope.Move // the rule checks the record's current team
+		if e.Request.Method == http.MethodPost {
+			action = teamscope.Create
+		}
+		if !teamscope.Of(info.Auth).Allows(collection.Name, action, teamID) {
 			return e.ForbiddenError("You can only write records of your own teams.", validation.Errors{
-				"team": validation.NewError("validation_other_team", "team must be one of your teams"),
+				"team": validation.NewError(teamscope.CodeOtherTeam, "team must be one of your teams"),
 			})
 		}
 	}
@@ -189,6 +216,30 @@ func expectedType(field core.Field, value any) string {
 		return "a text value"
 	}
 	return ""
+}
+
+// policyError applies [fieldpolicy] to a value of the expected type: text
+// without control characters, lists no longer than the field holds.
+func policyError(field core.Field, value any) *fieldpolicy.Error {
+	var err error
+	switch field.(type) {
+	case *core.TextField, *core.EmailField, *core.URLField, *core.EditorField:
+		if s, ok := value.(string); ok {
+			err = fieldpolicy.Text(s)
+		}
+	case *core.SelectField, *core.RelationField:
+		switch v := value.(type) {
+		case []string:
+			err = fieldpolicy.Values(field, len(v))
+		case []any:
+			err = fieldpolicy.Values(field, len(v))
+		}
+	}
+	var pe *fieldpolicy.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 // OnRecordWriteRequest is bound to the create and update request hooks of

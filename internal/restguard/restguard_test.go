@@ -3,6 +3,7 @@ package restguard_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -167,20 +168,20 @@ func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
 			body: func(w world) map[string]any {
 				return visit(w, map[string]any{"persons_met": []string{w.campPerson, w.prisonPerson}})
 			},
-			status: 400, want: []string{`"persons_met":{"code":"validation_other_team"`},
+			status: 400, want: []string{`"persons_met":{"code":"validation_missing_rel_records"`},
 		},
 		{
 			name: "relation to another team's person on update", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.CampVisits,
 			target: func(w world) string { return w.campVisit },
 			body:   func(w world) map[string]any { return map[string]any{"persons_met+": []string{w.prisonPerson}} },
-			status: 400, want: []string{`"persons_met":{"code":"validation_other_team"`},
+			status: 400, want: []string{`"persons_met":{"code":"validation_missing_rel_records"`},
 		},
 		{
 			name: "referral for another team's person", as: apptest.PrisonWorker, method: http.MethodPost, collection: domain.Referrals,
 			body: func(w world) map[string]any {
 				return map[string]any{"team": w.prisonTeam, "person": w.campPerson, "service": w.service, "reason": "x", "status": "draft"}
 			},
-			status: 400, want: []string{`"person":{"code":"validation_other_team"`},
+			status: 400, want: []string{`"person":{"code":"validation_missing_rel_records"`},
 		},
 		{
 			name: "site of another team", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.Persons,
@@ -200,6 +201,42 @@ func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
 				return streamed{strings.NewReader(`{"notes":"` + big + `"}`)}
 			},
 			status: 413, want: []string{`"status":413`},
+		},
+		{
+			name: "NUL in a text", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.Persons,
+			target: func(w world) string { return w.campPerson },
+			body:   func(w world) map[string]any { return map[string]any{"notes": "Rossi\x00Mario"} },
+			status: 400, want: []string{`"notes":{"code":"validation_control_character"`},
+		},
+		{
+			name: "escape sequence in a text on create", as: apptest.CampWorker, method: http.MethodPost, collection: domain.CampVisits,
+			body:   func(w world) map[string]any { return visit(w, map[string]any{"needs": "\x1b[2J"}) },
+			status: 400, want: []string{`"needs":{"code":"validation_control_character"`},
+		},
+		{
+			name: "C1 control in a text", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.Persons,
+			target: func(w world) string { return w.campPerson },
+			body:   func(w world) map[string]any { return map[string]any{"given_name": "Ana\u0085"} },
+			status: 400, want: []string{`"given_name":{"code":"validation_control_character"`},
+		},
+		{
+			name: "50,000 workers", as: apptest.CampWorker, method: http.MethodPost, collection: domain.CampVisits,
+			body: func(w world) map[string]any {
+				return visit(w, map[string]any{"workers": ids(50_000)})
+			},
+			status: 400, want: []string{`"workers":{"code":"validation_too_many_values"`},
+		},
+		{
+			name: "21 workers", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.CampVisits,
+			target: func(w world) string { return w.campVisit },
+			body:   func(w world) map[string]any { return map[string]any{"workers": ids(21)} },
+			status: 400, want: []string{`"workers":{"code":"validation_too_many_values"`},
+		},
+		{
+			name: "appending 5,000 persons met", as: apptest.CampWorker, method: http.MethodPatch, collection: domain.CampVisits,
+			target: func(w world) string { return w.campVisit },
+			body:   func(w world) map[string]any { return map[string]any{"persons_met+": ids(5_000)} },
+			status: 400, want: []string{`"persons_met+":{"code":"validation_too_many_values"`},
 		},
 		{
 			name: "version on create", as: apptest.CampWorker, method: http.MethodPost, collection: domain.CampVisits,
@@ -299,6 +336,15 @@ func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
 		}
 		s.Test(t)
 	}
+}
+
+// ids returns n distinct record ids.
+func ids(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("r%014d", i)
+	}
+	return out
 }
 
 // call makes one JSON request and decodes the answer.

@@ -14,17 +14,20 @@ import (
 	"time"
 
 	"github.com/pocketbase/dbx"
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"strada/internal/domain"
 	"strada/internal/events"
+	"strada/internal/httpbody"
+	"strada/internal/teamscope"
 )
 
 // Protocol limits.
 const (
 	MaxMutations   = 500
-	MaxPushBytes   = 1 << 20
+	MaxPushBytes   = httpbody.MaxBytes
 	MaxPullLimit   = 1000
 	DefaultLimit   = 200
 	DeviceHeader   = "X-Strada-Device"
@@ -37,6 +40,7 @@ type API struct {
 	hub     *events.Hub
 	logger  *slog.Logger
 	cursors cursorCodec
+	streams streamCaps
 	// Heartbeat is the interval of stream heartbeats.
 	Heartbeat time.Duration
 }
@@ -61,25 +65,31 @@ func fail(e *core.RequestEvent, status int, code, message string) error {
 
 // RequireDevice admits a request only from a signed-in user (users
 // collection) with a registered, non-revoked device of theirs named in the
-// X-Strada-Device header. A revoked device is told to wipe its data.
+// X-Strada-Device header. A device secret sent in X-Strada-Device-Secret
+// must be the device's. A revoked device of the user is told to wipe its
+// data. A request that is not signed in is told to wipe only when it names
+// a revoked device and proves to be it with the device's secret; every
+// other one gets the same 401, which says nothing about any device.
 func (a *API) RequireDevice(e *core.RequestEvent) error {
-	id := e.Request.Header.Get(DeviceHeader)
-	// Revoking a device invalidates its owner's tokens, so a revoked device
-	// arrives signed out: it is told to wipe all the same.
-	if id != "" {
-		if d, err := e.App.FindRecordById(domain.Devices, id); err == nil && d.GetBool("revoked") {
+	if e.Auth == nil || e.Auth.Collection().Name != domain.Users {
+		if revokedByCredential(e) {
 			return revokedAnswer(e)
 		}
+		return unauthorized(e)
 	}
-	if e.Auth == nil || e.Auth.Collection().Name != domain.Users {
-		return fail(e, http.StatusUnauthorized, "unauthorized", "Sign in with a users account.")
-	}
+	id := e.Request.Header.Get(DeviceHeader)
 	if id == "" {
 		return fail(e, http.StatusBadRequest, "device_required", "The "+DeviceHeader+" header is required.")
 	}
 	device, err := e.App.FindRecordById(domain.Devices, id)
 	if err != nil || device.GetString("user") != e.Auth.Id {
 		return fail(e, http.StatusForbidden, "device_unknown", "This device is not registered to this user.")
+	}
+	if secret := e.Request.Header.Get(DeviceSecretHeader); secret != "" && !secretMatches(device, secret) {
+		return unauthorized(e)
+	}
+	if device.GetBool("revoked") {
+		return revokedAnswer(e)
 	}
 	e.Set(deviceStoreKey, device)
 	return e.Next()
@@ -130,11 +140,17 @@ func revokedAnswer(e *core.RequestEvent) error {
 	})
 }
 
-// OnDeviceUpdateExecute is bound to OnRecordUpdateExecute of devices: when
-// a device is revoked, its owner's tokens are invalidated in the same
-// transaction, so the revoked device can no longer use the records API, the
-// realtime API or register itself again; the owner signs in again on their
-// other devices.
+// CodeRevocationFinal is the validation code of an update that would
+// restore a revoked device.
+const CodeRevocationFinal = "validation_revocation_final"
+
+// OnDeviceUpdateExecute is bound to OnRecordUpdateExecute of devices. A
+// revocation is final: an update that would set a revoked device's revoked
+// back to false is refused, whoever sends it (superusers included, through
+// the records API, the batch API or the admin UI). When a device is
+// revoked, its owner's tokens are invalidated in the same transaction, so
+// the revoked device can no longer use the records API, the realtime API or
+// register itself again; the owner signs in again on their other devices.
 func OnDeviceUpdateExecute(e *core.RecordEvent) error {
 	outer := e.App
 	defer func() { e.App = outer }()
@@ -144,6 +160,10 @@ func OnDeviceUpdateExecute(e *core.RecordEvent) error {
 		if err := tx.NonconcurrentDB().Select("revoked").From(domain.Devices).
 			Where(dbx.HashExp{"id": e.Record.Id}).Row(&wasRevoked); err != nil {
 			return fmt.Errorf("read device %s: %w", e.Record.Id, err)
+		}
+		if wasRevoked && !e.Record.GetBool("revoked") {
+			return validation.Errors{"revoked": validation.NewError(CodeRevocationFinal,
+				"A revoked device cannot be restored; register the device again.")}
 		}
 		if err := e.Next(); err != nil {
 			return err
@@ -163,15 +183,18 @@ func OnDeviceUpdateExecute(e *core.RecordEvent) error {
 	})
 }
 
-// scopeOf is what a user may receive.
+// scopeOf is what a user may receive: the teams whose records the team
+// policy lets them read.
 type userScope struct {
+	who         teamscope.Subject
 	teams       []string
 	role        string
 	fingerprint string
 }
 
 func scopeOf(user *core.Record) userScope {
-	teams := user.GetStringSlice("teams")
+	who := teamscope.Of(user)
+	teams := who.TeamsAllowing(teamscope.Read, domain.Logged...)
 	role := user.GetString("role")
-	return userScope{teams: teams, role: role, fingerprint: scopeFingerprint(role, teams)}
+	return userScope{who: who, teams: teams, role: role, fingerprint: scopeFingerprint(role, teams)}
 }

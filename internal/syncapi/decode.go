@@ -3,7 +3,9 @@ package syncapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 
@@ -107,7 +109,7 @@ func DecodePush(body []byte) (*PushBatch, error) {
 	if err := dec.Decode(&req); err != nil {
 		return nil, &BatchError{Status: 400, Code: "malformed_json", Message: "The push body is not valid: " + err.Error()}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &BatchError{Status: 400, Code: "malformed_json", Message: "The push body has trailing data."}
 	}
 	if req.Mutations == nil {

@@ -1,10 +1,11 @@
 package syncapi
 
 import (
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -13,6 +14,7 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/teamscope"
 )
 
 // conflictEntry is a row of the conflict journal: the value a concurrent
@@ -98,6 +100,10 @@ func ResolveConflictRequest(e *core.RecordRequestEvent) error {
 		}
 	}
 	entry := e.Record
+	who := teamscope.Of(e.Auth)
+	if !who.Allows(domain.SyncConflicts, teamscope.Resolve, entry.GetString("team")) {
+		return e.NotFoundError("", nil) // as the API rules answer
+	}
 	resolution := entry.GetString("resolution")
 	if resolution == "" {
 		return e.BadRequestError("Choose a resolution.", validation.Errors{
@@ -119,16 +125,23 @@ func ResolveConflictRequest(e *core.RecordRequestEvent) error {
 		})
 	}
 	return e.App.RunInTransaction(func(tx core.App) error {
-		rec, err := tx.FindRecordById(entry.GetString("collection"), entry.GetString("record_id"))
-		if err != nil {
+		collection := entry.GetString("collection")
+		rec, err := tx.FindRecordById(collection, entry.GetString("record_id"))
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read %s/%s: %w", collection, entry.GetString("record_id"), err)
+		}
+		// A record moved to a team the user may not read is gone for them.
+		if err != nil || !who.Allows(collection, teamscope.Read, rec.GetString("team")) {
 			return e.Error(http.StatusConflict, "The record no longer exists.", nil)
 		}
 		// The record may have moved since: restore only within the team
-		// the entry was journaled for, and only for one of its members.
+		// the entry was journaled for, and only for who may change it there.
 		team := rec.GetString("team")
-		member := e.Auth != nil && (e.Auth.IsSuperuser() || slices.Contains(e.Auth.GetStringSlice("teams"), team))
-		if team != entry.GetString("team") || !member {
+		if team != entry.GetString("team") {
 			return e.ForbiddenError("The record now belongs to another team; it cannot be restored from here.", nil)
+		}
+		if !who.Allows(collection, teamscope.Update, team) {
+			return e.ForbiddenError("You may not change this record.", nil)
 		}
 		var value any
 		if raw, ok := entry.Get("overwritten_value").(types.JSONRaw); ok && len(raw) > 0 {

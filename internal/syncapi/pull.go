@@ -11,6 +11,7 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/teamscope"
 )
 
 // Change is one record's state in a pull page.
@@ -41,6 +42,9 @@ type PullResponse struct {
 	Reset   bool  `json:"reset"`
 	// Snapshot is true while the pages come from a snapshot.
 	Snapshot bool `json:"snapshot"`
+	// Users are the id and name of the users who share a team with the
+	// caller, on every page but a reset (see pull_users.go).
+	Users []Colleague `json:"users,omitempty"`
 }
 
 // snapshotOrder is the order of collections in a snapshot: reference data
@@ -85,12 +89,21 @@ func (a *API) Pull(e *core.RequestEvent) error {
 		}
 	}
 	resp, err := a.page(e.App, e.Auth.Id, scope, cur, limit)
+	if err == nil && !resp.Reset {
+		resp.Users, err = teamColleagues(e.App, scope)
+	}
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
 	if err := touchDevice(e.App, e, resp.Cursor); errors.Is(err, errDeviceRevoked) {
 		return revokedAnswer(e)
 	} else if err != nil {
+		return e.InternalServerError("", err)
+	}
+	if err := recordHealth(e.App, e, syncPull); err != nil {
+		return e.InternalServerError("", err)
+	}
+	if err := logDownloads(e, resp.Changes); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.JSON(http.StatusOK, resp)
@@ -150,11 +163,9 @@ func staleCursor(app core.App, cur Cursor) (bool, error) {
 	return found && cur.Tag != "" && tag != cur.Tag, nil
 }
 
+// inScope reports whether the team policy lets the scope's user read rec.
 func inScope(collection string, rec *core.Record, scope userScope) bool {
-	if domain.IsReference(collection) {
-		return true
-	}
-	return slices.Contains(scope.teams, rec.GetString("team"))
+	return scope.who.Allows(collection, teamscope.Read, rec.GetString("team"))
 }
 
 // snapshotPage sends the current state of the scope's records in id order,
@@ -168,13 +179,14 @@ func snapshotPage(app core.App, scope userScope, cur Cursor, limit int) (PullRes
 		q := app.RecordQuery(name).
 			AndWhere(dbx.NewExp("id > {:after}", dbx.Params{"after": cur.After})).
 			OrderBy("id ASC").Limit(int64(limit - len(resp.Changes)))
-		if !domain.IsReference(name) {
-			if len(scope.teams) == 0 {
+		if teamscope.NeedOf(name, teamscope.Read) != teamscope.SignedIn {
+			teams := scope.who.TeamsAllowing(teamscope.Read, name)
+			if len(teams) == 0 {
 				cur.Collection++
 				cur.After = ""
 				continue
 			}
-			q = q.AndWhere(dbx.In("team", toAny(scope.teams)...))
+			q = q.AndWhere(dbx.In("team", toAny(teams)...))
 		}
 		var records []*core.Record
 		if err := q.All(&records); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +18,17 @@ import (
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/fieldpolicy"
 	"strada/internal/httpbody"
+	"strada/internal/teamscope"
+)
+
+// Rejection codes of the team policy. A record of a team the user may not
+// read is answered as one that does not exist (CodeNotFound for a delete),
+// never as CodeForbidden.
+const (
+	CodeForbidden = "forbidden"
+	CodeNotFound  = "not_found"
 )
 
 type pushResponse struct {
@@ -58,7 +67,10 @@ func (a *API) Push(e *core.RequestEvent) error {
 			}
 			results = append(results, r)
 		}
-		return touchDevice(tx, e, "")
+		if err := touchDevice(tx, e, ""); err != nil {
+			return err
+		}
+		return recordHealth(tx, e, syncPush)
 	})
 	if errors.Is(err, errDeviceRevoked) {
 		return revokedAnswer(e)
@@ -162,6 +174,11 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	if errors.Is(err, sql.ErrNoRows) {
 		existing = nil
 	}
+	// A record the user may not read is answered as if it did not exist,
+	// so that no answer tells another team's id from an unused one.
+	if existing != nil && !p.scope.who.Allows(m.Collection, teamscope.Read, existing.GetString("team")) {
+		existing = nil
+	}
 
 	if m.Op == OpDelete {
 		return p.applyDelete(ctx, tx, m, existing, rcpt)
@@ -176,7 +193,7 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		// A create under the id of a deleted or erased record is refused
 		// by the record hooks (integrity.AssignID), on every write path.
 		if m.BaseVersion > 0 {
-			tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
+			tomb, err := p.tombstone(tx, m.Collection, m.RecordID)
 			if err != nil {
 				return Result{}, nil, err
 			}
@@ -189,8 +206,8 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 			return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "The record does not exist at version %d.", m.BaseVersion)}
 		}
 		team, _ := values["team"].(string)
-		if !slices.Contains(p.scope.teams, team) {
-			return Result{}, nil, rejectedErr{reject("forbidden", "team", "team must be one of your teams.")}
+		if !p.scope.who.Allows(m.Collection, teamscope.Create, team) {
+			return Result{}, nil, rejectedErr{reject(CodeForbidden, "team", "team must be one of your teams.")}
 		}
 		rec := core.NewRecord(collection)
 		rec.Id = m.RecordID
@@ -203,15 +220,15 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 	}
 
-	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
-		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
+	if !p.scope.who.Allows(m.Collection, teamscope.Update, existing.GetString("team")) {
+		return Result{}, nil, rejectedErr{reject(CodeForbidden, "recordId", "You may not change this record.")}
 	}
 	current := existing.GetInt("version")
 	if m.BaseVersion > current {
 		return Result{}, nil, rejectedErr{reject("future_base_version", "baseVersion", "baseVersion %d is ahead of the record's version %d.", m.BaseVersion, current)}
 	}
-	if team, ok := values["team"].(string); ok && !slices.Contains(p.scope.teams, team) {
-		return Result{}, nil, rejectedErr{reject("forbidden", "team", "team must be one of your teams.")}
+	if team, ok := values["team"].(string); ok && !p.scope.who.AllowsMove(m.Collection, existing.GetString("team"), team) {
+		return Result{}, nil, rejectedErr{reject(CodeForbidden, "team", "team must be one of your teams.")}
 	}
 
 	concurrent, truncated, err := changelog.FieldChangesAfter(tx, m.Collection, m.RecordID, m.BaseVersion)
@@ -277,21 +294,21 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 
 func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, existing *core.Record, rcpt *changelog.Receipt) (Result, *conflictEntry, error) {
 	if existing == nil {
-		tomb, err := changelog.Tombstone(tx, m.Collection, m.RecordID)
+		tomb, err := p.tombstone(tx, m.Collection, m.RecordID)
 		if err != nil {
 			return Result{}, nil, err
 		}
 		if tomb == "" {
-			return Result{}, nil, rejectedErr{reject("not_found", "recordId", "There is no such record.")}
+			return Result{}, nil, rejectedErr{reject(CodeNotFound, "recordId", "There is no such record.")}
 		}
 		// Already gone: deleting again changes nothing and converges.
 		return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 	}
-	if !slices.Contains(p.scope.teams, existing.GetString("team")) {
-		return Result{}, nil, rejectedErr{reject("forbidden", "recordId", "The record belongs to a team you are not in.")}
-	}
-	if m.Collection == domain.Persons {
-		return Result{}, nil, rejectedErr{reject("use_erasure", "recordId", "A person is removed by erasure (POST /api/persons/{id}/erase), by a supervisor.")}
+	if !p.scope.who.Allows(m.Collection, teamscope.Delete, existing.GetString("team")) {
+		if m.Collection == domain.Persons {
+			return Result{}, nil, rejectedErr{reject("use_erasure", "recordId", "A person is removed by erasure (POST /api/persons/{id}/erase), by a supervisor.")}
+		}
+		return Result{}, nil, rejectedErr{reject(CodeForbidden, "recordId", "You may not delete this record.")}
 	}
 	current := existing.GetInt("version")
 	if m.BaseVersion > current {
@@ -344,6 +361,23 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 		return p.result(tx, m, rcpt, StatusConflict, []string{"*"}, nil)
 	}
 	return p.result(tx, m, rcpt, StatusApplied, nil, nil)
+}
+
+// tombstone tells how a record that is gone ended, deleted or erased, when
+// it was in a team the user may read; for a record of another team it is
+// "", as for an id never used.
+func (p *pusher) tombstone(tx core.App, collection, id string) (changelog.Op, error) {
+	last, err := changelog.LastOf(tx, collection, id)
+	if err != nil {
+		return "", err
+	}
+	if last.Op != changelog.OpDelete && last.Op != changelog.OpPurge {
+		return "", nil
+	}
+	if !p.scope.who.Allows(collection, teamscope.Read, last.Team) {
+		return "", nil
+	}
+	return last.Op, nil
 }
 
 // result answers a mutation that took effect with the position of its
@@ -441,7 +475,12 @@ func convertFields(c *core.Collection, fields map[string]json.RawMessage) (map[s
 		}
 		v, err := convertValue(f, raw)
 		if err != nil {
-			return nil, reject("invalid_type", name, "%s: %v", name, err)
+			code := "invalid_type"
+			var pe *fieldpolicy.Error
+			if errors.As(err, &pe) {
+				code = pe.Code
+			}
+			return nil, reject(code, name, "%s: %v", name, err)
 		}
 		out[name] = v
 	}
@@ -457,6 +496,9 @@ func convertValue(f core.Field, raw json.RawMessage) (any, error) {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, errors.New("must be a string")
+		}
+		if err := fieldpolicy.Text(s); err != nil {
+			return nil, err
 		}
 		return s, nil
 	case *core.NumberField:
@@ -484,9 +526,9 @@ func convertValue(f core.Field, raw json.RawMessage) (any, error) {
 		}
 		return s, nil
 	case *core.SelectField:
-		return stringOrList(raw, f.IsMultiple())
+		return stringOrList(f, raw, f.IsMultiple())
 	case *core.RelationField:
-		return stringOrList(raw, f.IsMultiple())
+		return stringOrList(f, raw, f.IsMultiple())
 	case *core.JSONField:
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -497,11 +539,16 @@ func convertValue(f core.Field, raw json.RawMessage) (any, error) {
 	return nil, errors.New("cannot be written by devices")
 }
 
-func stringOrList(raw json.RawMessage, multiple bool) (any, error) {
+// stringOrList decodes the value of a select or relation field; a list is
+// bounded by the field's maximum before any of its values is looked up.
+func stringOrList(f core.Field, raw json.RawMessage, multiple bool) (any, error) {
 	if multiple {
 		var list []string
 		if err := json.Unmarshal(raw, &list); err != nil {
 			return nil, errors.New("must be a list of strings")
+		}
+		if err := fieldpolicy.Values(f, len(list)); err != nil {
+			return nil, err
 		}
 		return list, nil
 	}

@@ -223,6 +223,14 @@ func TestRevokedDeviceReadsNothingAndWipes(t *testing.T) {
 		t.Fatalf("register with the revoked device's token: got %v, want 401", err)
 	}
 	seq := e.lastSeq()
+	// Signed out and without its device secret, the device learns nothing;
+	// once its owner signs in on it again, it is told to wipe.
+	signedOut := *c
+	signedOut.DeviceSecret = ""
+	if _, err := signedOut.Sync(context.Background()); !isStatus(err, 401) {
+		t.Fatalf("sync with the revoked device's old token and no secret: got %v, want 401", err)
+	}
+	c.Token = apptest.Token(t, e.app, apptest.CampWorker)
 	_, err := c.Sync(context.Background())
 	if !errors.Is(err, syncclient.ErrRevoked) {
 		t.Fatalf("got %v, want ErrRevoked", err)

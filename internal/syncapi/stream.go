@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -30,6 +31,10 @@ type Hint struct {
 func (a *API) Stream(e *core.RequestEvent) error {
 	user := e.Auth
 	device := deviceOf(e)
+	if !a.streams.acquire(device.Id, user.Id) {
+		return tooManyStreams(e)
+	}
+	defer a.streams.release(device.Id, user.Id)
 	scope := scopeOf(user)
 	rc := http.NewResponseController(e.Response)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
@@ -70,24 +75,30 @@ func (a *API) Stream(e *core.RequestEvent) error {
 				return nil
 			}
 			// Coalesce a burst into one hint for its newest change.
+			burst := []int64{ev.Seq}
 			for more := true; more; {
 				select {
 				case next, ok := <-sub.C:
 					if !ok {
 						return nil
 					}
-					if next.Seq > ev.Seq {
-						ev = next
-					}
+					burst = append(burst, next.Seq)
 				default:
 					more = false
 				}
 			}
-			cursor, err := a.cursors.encode(e.App, Cursor{Seq: ev.Seq, Scope: scope.fingerprint, User: user.Id, Hint: true})
+			seq, err := newestHeld(e.App, burst)
 			if err != nil {
 				return err
 			}
-			if err := send("hint", Hint{Cursor: cursor, Seq: ev.Seq}); err != nil {
+			if seq == 0 {
+				continue
+			}
+			cursor, err := a.cursors.encode(e.App, Cursor{Seq: seq, Scope: scope.fingerprint, User: user.Id, Hint: true})
+			if err != nil {
+				return err
+			}
+			if err := send("hint", Hint{Cursor: cursor, Seq: seq}); err != nil {
 				return nil
 			}
 		case <-heartbeat.C:
@@ -100,6 +111,25 @@ func (a *API) Stream(e *core.RequestEvent) error {
 			}
 		}
 	}
+}
+
+// newestHeld returns the highest of seqs that the change log holds, or 0:
+// a hint names only a change the log holds.
+func newestHeld(app core.App, seqs []int64) (int64, error) {
+	slices.Sort(seqs)
+	for i := len(seqs) - 1; i >= 0; i-- {
+		if i < len(seqs)-1 && seqs[i] == seqs[i+1] {
+			continue
+		}
+		_, held, err := changelog.RowTag(app, seqs[i])
+		if err != nil {
+			return 0, err
+		}
+		if held {
+			return seqs[i], nil
+		}
+	}
+	return 0, nil
 }
 
 // stillAllowed re-reads the device and the user: a revoked device or a

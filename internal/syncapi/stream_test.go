@@ -98,12 +98,17 @@ func contains(list []string, s string) bool {
 func TestStreamHintsFromNATSWithinScope(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
-	srv, err := natsbus.StartServer(t.TempDir(), "")
+	store := t.TempDir()
+	srv, err := natsbus.StartServer(store, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	user, err := natsbus.ProcessUser(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +118,7 @@ func TestStreamHintsFromNATSWithinScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	hub := events.NewHub(app.Logger())
-	if err := hub.Listen(nc); err != nil {
+	if err := hub.Listen(nc, events.NewCodec(app)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hub.Close)

@@ -60,8 +60,12 @@ type Client struct {
 	BaseURL  string
 	Token    string
 	DeviceID string
-	HTTP     *http.Client
-	Store    Store
+	// DeviceSecret is the device's credential from its latest registration,
+	// sent with every call: with it a revoked device learns that it must
+	// wipe its data even when its token has been invalidated.
+	DeviceSecret string
+	HTTP         *http.Client
+	Store        Store
 	// BatchSize is the number of mutations per push (at most 500).
 	BatchSize int
 	// PageSize is the pull page size (at most 1000).
@@ -95,6 +99,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if c.DeviceID != "" {
 		req.Header.Set("X-Strada-Device", c.DeviceID)
 	}
+	if c.DeviceSecret != "" {
+		req.Header.Set("X-Strada-Device-Secret", c.DeviceSecret)
+	}
 	if c.Store != nil {
 		req.Header.Set("X-Strada-Pending", strconv.Itoa(len(c.Store.Outbox())))
 	}
@@ -127,10 +134,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 }
 
 // Register registers the device under id (a UUID made at install time) and
-// keeps it as DeviceID. Retrying returns the same device.
+// keeps it as DeviceID, with the device secret of the answer as
+// DeviceSecret. Retrying returns the same device with a new secret; the
+// previous one stops working.
 func (c *Client) Register(ctx context.Context, id, name, platform, appVersion string) error {
 	var out struct {
-		ID string `json:"id"`
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
 	}
 	err := c.do(ctx, http.MethodPost, "/api/sync/devices", map[string]string{
 		"id": id, "name": name, "platform": platform, "appVersion": appVersion,
@@ -138,7 +148,10 @@ func (c *Client) Register(ctx context.Context, id, name, platform, appVersion st
 	if err != nil {
 		return err
 	}
-	c.DeviceID = out.ID
+	if out.Secret == "" {
+		return errors.New("sync: the registration answer has no device secret")
+	}
+	c.DeviceID, c.DeviceSecret = out.ID, out.Secret
 	return nil
 }
 
