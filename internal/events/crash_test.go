@@ -121,8 +121,20 @@ func runHelper(mode string) error {
 		}
 		j := &crashJournal{f: journal}
 		errs := make(chan error, 3)
+		var started sync.WaitGroup
 		for w := range 3 {
-			go func() { errs <- crashWriter(ctx, app, j, team.Id, service.Id, w) }()
+			started.Add(1)
+			go func() { errs <- crashWriter(ctx, app, j, team.Id, service.Id, w, started.Done) }()
+		}
+		// Ready once every writer has rolled back one transaction and
+		// committed one write, so each round journals both kinds
+		// however early the kill comes.
+		ready := make(chan struct{})
+		go func() { started.Wait(); close(ready) }()
+		select {
+		case <-ready:
+		case err := <-errs:
+			return err
 		}
 		fmt.Println(helperReady)
 		// Runs until killed; a writer error ends it early, and the
@@ -173,7 +185,7 @@ func (j *crashJournal) line(format string, args ...any) error {
 	return err
 }
 
-func crashWriter(ctx context.Context, app core.App, j *crashJournal, team, service string, w int) error {
+func crashWriter(ctx context.Context, app core.App, j *crashJournal, team, service string, w int, started func()) error {
 	persons, err := app.FindCachedCollectionByNameOrId(domain.Persons)
 	if err != nil {
 		return err
@@ -190,8 +202,11 @@ func crashWriter(ctx context.Context, app core.App, j *crashJournal, team, servi
 	}
 	var last *core.Record
 	for i := 1; ctx.Err() == nil; i++ {
+		if i == 3 {
+			started()
+		}
 		switch {
-		case i%10 == 0:
+		case i%10 == 1:
 			id := uuid.Must(uuid.NewV7()).String()
 			if err := j.line("r %s", id); err != nil {
 				return err
