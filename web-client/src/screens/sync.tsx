@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { t, fmtTime, fmtDate, setLang, lang } from '../i18n';
+import { t, fmtTime, fmtDate, fmtNumber, setLang, lang } from '../i18n';
 import { online, request } from '../lib/api';
 import { pendingCount, rejected, syncRow, views, colleagues } from '../lib/view';
 import { syncing, leader, lastError, syncNow, erasedNotice, pullConflicts, push } from '../lib/sync';
@@ -9,7 +9,7 @@ import { Link, query } from '../ui/router';
 import { personName } from '../ui/format';
 
 function mb(n: number) {
-  return `${(n / 1_048_576).toFixed(1)} MB`;
+  return `${fmtNumber(n / 1_048_576, 1)} MB`;
 }
 
 export function StorageWarnings() {
