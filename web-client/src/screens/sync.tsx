@@ -8,8 +8,10 @@ import { countUnsynced, dismiss } from '../lib/store';
 import { Link, query } from '../ui/router';
 import { personName } from '../ui/format';
 
+/** A storage size: MB below a gigabyte, GB above (0,7 MB; 10,2 GB). */
 function mb(n: number) {
-  return `${fmtNumber(n / 1_048_576, 1)} MB`;
+  const m = n / 1_048_576;
+  return m < 1024 ? `${fmtNumber(m, 1)} MB` : `${fmtNumber(m / 1024, 1)} GB`;
 }
 
 export function StorageWarnings() {
