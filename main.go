@@ -18,6 +18,7 @@ import (
 	"strada/internal/events"
 	"strada/internal/natsbus"
 	"strada/internal/storage"
+	"strada/internal/syncapi"
 	hooks "strada/pb_hooks"
 	_ "strada/pb_migrations"
 	webclient "strada/web-client"
@@ -54,6 +55,14 @@ func main() {
 		"bearer token of /api/strada/metrics, at least 32 characters; empty: the one in <dir>/metrics.token, made on the first start (env STRADA_METRICS_TOKEN)")
 	flags.DurationVar(&cfg.AccessLogRetention, "access-log-retention", envDuration("STRADA_ACCESS_LOG_RETENTION", accesslog.DefaultRetention),
 		"how long the access log of person reads keeps a row; 0 keeps every row (env STRADA_ACCESS_LOG_RETENTION)")
+	cfg.LockAfter = syncapi.DefaultLockAfter
+	if v, ok := os.LookupEnv("STRADA_LOCK_AFTER"); ok {
+		if err := (syncapi.LockAfterValue{D: &cfg.LockAfter}).Set(v); err != nil {
+			log.Fatalf("STRADA_LOCK_AFTER: %v", err)
+		}
+	}
+	flags.Var(syncapi.LockAfterValue{D: &cfg.LockAfter}, "lock-after",
+		"the field app locks after this long without use or hidden, from 1m to 60m; sent to devices at sign-in and with every pull (env STRADA_LOCK_AFTER)")
 	flags.StringVar(&cfg.ErasureRegister, "erasure-register", envOr("STRADA_ERASURE_REGISTER", ""),
 		"file of the erasure register, re-applied after a restore; keep it with the configuration, not in backups; empty: <dir>/erasure_register.jsonl (env STRADA_ERASURE_REGISTER)")
 

@@ -52,6 +52,9 @@ type Config struct {
 	// ErasureRegister is the erasure register's file; empty:
 	// erasure.DefaultRegisterFile in the data directory.
 	ErasureRegister string
+	// LockAfter is the field app's idle lock time sent to devices; zero:
+	// syncapi.DefaultLockAfter.
+	LockAfter time.Duration
 
 	// Credentials and TLS of an external NATS (see natsbus.Config).
 	NATSCreds, NATSNKey                string
@@ -78,7 +81,7 @@ func Register(app core.App, cfg *Config) *Runtime {
 	rt := &Runtime{Log: changelog.New(domain.Reference), Hub: events.NewHub(app.Logger())}
 	BindRecordHooks(app, rt.Log)
 	BindRecordAPI(app)
-	BindSyncAPI(app, rt.Hub)
+	syncAPI := BindSyncAPI(app, rt.Hub)
 	BindDashboard(app, rt.Hub)
 	BindLimits(app)
 	// Erasures kept in a register and re-applied after a restore; a request
@@ -89,6 +92,8 @@ func Register(app core.App, cfg *Config) *Runtime {
 		if err := rt.start(se.App, cfg); err != nil {
 			return err
 		}
+		// Read here: the command line is parsed after Register.
+		syncAPI.LockAfter = cfg.LockAfter
 		metricsToken, err := opsview.LoadOrCreateToken(cfg.MetricsToken, se.App.DataDir())
 		if err != nil {
 			return err

@@ -43,6 +43,9 @@ type API struct {
 	streams streamCaps
 	// Heartbeat is the interval of stream heartbeats.
 	Heartbeat time.Duration
+	// LockAfter is the field app's idle lock time sent to devices (see
+	// policy.go); zero is DefaultLockAfter.
+	LockAfter time.Duration
 }
 
 // New returns the sync API fed by hub for live hints.

@@ -35,8 +35,9 @@ type registerRequest struct {
 // device's credential; the server keeps only its hash, so it is in this
 // answer and nowhere else.
 type registerResponse struct {
-	ID     string `json:"id"`
-	Secret string `json:"secret"`
+	ID     string        `json:"id"`
+	Secret string        `json:"secret"`
+	Policy *DevicePolicy `json:"policy"`
 }
 
 // The device credential. Every successful registration call issues the
@@ -249,7 +250,7 @@ func (a *API) RegisterDevice(e *core.RequestEvent) error {
 	case refusal != nil:
 		return answer(e, refusal)
 	case created:
-		return e.JSON(http.StatusCreated, registerResponse{ID: id, Secret: secret})
+		return e.JSON(http.StatusCreated, registerResponse{ID: id, Secret: secret, Policy: a.policy()})
 	}
-	return e.JSON(http.StatusOK, registerResponse{ID: id, Secret: secret})
+	return e.JSON(http.StatusOK, registerResponse{ID: id, Secret: secret, Policy: a.policy()})
 }

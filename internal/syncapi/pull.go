@@ -45,6 +45,9 @@ type PullResponse struct {
 	// Users are the id and name of the users who share a team with the
 	// caller, on every page but a reset (see pull_users.go).
 	Users []Colleague `json:"users,omitempty"`
+	// Policy is what the server asks of the device (policy.go), on every
+	// page but a reset.
+	Policy *DevicePolicy `json:"policy,omitempty"`
 }
 
 // snapshotOrder is the order of collections in a snapshot: reference data
@@ -91,6 +94,7 @@ func (a *API) Pull(e *core.RequestEvent) error {
 	resp, err := a.page(e.App, e.Auth.Id, scope, cur, limit)
 	if err == nil && !resp.Reset {
 		resp.Users, err = teamColleagues(e.App, scope)
+		resp.Policy = a.policy()
 	}
 	if err != nil {
 		return e.InternalServerError("", err)

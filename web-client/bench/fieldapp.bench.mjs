@@ -12,13 +12,21 @@
 // JSON serialisation and the byte encoding stay, so the difference is the
 // share of AES-GCM and PBKDF2.
 //
+// BENCH_BASELINE=<git commit> measures, side by side in the same run and
+// against the same server, the app of that commit: its committed dist/ is
+// served to the browser in place of this build's (a Playwright route for
+// everything but /api/). Service workers are blocked in every variant so
+// that both apps load the same way.
+//
 // BENCH_RUNS (default 5) and BENCH_RECORDS (default 5000) change the size;
 // BENCH_PROFILE=1 instead profiles one encrypted first sync through the
 // DevTools protocol and prints the main thread's self time by function.
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { Server, launch, CAMP, PASSWORD, go, sleep, webDir } from '../tests/browser/harness.mjs';
+import { Server, launch, CAMP, PASSWORD, go, sleep, webDir, outDir } from '../tests/browser/harness.mjs';
 
 const RECORDS = Number(process.env.BENCH_RECORDS || 5000);
 const RUNS = Number(process.env.BENCH_RUNS || 5);
@@ -31,6 +39,31 @@ const FAMILY = [
 ];
 const GIVEN = ['Ionela', 'Florin', 'Mirela', 'Costel', 'Nicoleta', 'Adrian', 'Denisa', 'Marius', 'Elvira', 'Samir', 'Dragan', 'Fatima', 'Emir'];
 const SEARCHES = ['stanciu', 'halilović', 'zamfir', 'mirela', 'krasniqi'];
+const BASELINE = process.env.BENCH_BASELINE || '';
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.webmanifest': 'application/manifest+json', '.svg': 'image/svg+xml', '.png': 'image/png' };
+
+/** Extracts the committed web-client/dist/ of a commit; returns its directory. */
+function baselineDist(ref) {
+  const dir = join(outDir, 'baseline-' + ref.replace(/[^\w.-]/g, '_'));
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const repo = resolve(webDir, '..');
+  execFileSync('sh', ['-c', `git archive "$0" web-client/dist | tar -x -C "$1"`, ref, dir], { cwd: repo, stdio: 'inherit' });
+  return join(dir, 'web-client', 'dist');
+}
+
+/** Serves the app's files from dist for every request but the API (the server answers those). */
+async function serveApp(context, server, dist) {
+  await context.route(
+    (url) => url.origin === server.url && !url.pathname.startsWith('/api/'),
+    async (route) => {
+      const path = new URL(route.request().url()).pathname;
+      let file = join(dist, path);
+      if (path === '/' || !existsSync(file)) file = join(dist, 'index.html');
+      await route.fulfill({ status: 200, body: readFileSync(file), headers: { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' } });
+    },
+  );
+}
 
 /** A lowercase UUIDv7, as the app makes record ids. */
 function uuidv7() {
@@ -227,10 +260,11 @@ const median = (xs) => {
 };
 
 /** One fresh browser profile: sign in and first sync, then cards, search, unlock. */
-async function run(server, persons, plain, profile = false) {
-  const { context, close } = await launch();
+async function run(server, persons, plain, profile = false, dist = '') {
+  const { context, close } = await launch({ serviceWorkers: 'block' });
   try {
     if (plain) await context.addInitScript(bypassEncryption);
+    if (dist) await serveApp(context, server, dist);
     const page = context.pages()[0] ?? (await context.newPage());
     const cdp = await context.newCDPSession(page);
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: THROTTLE });
@@ -244,7 +278,17 @@ async function run(server, persons, plain, profile = false) {
     const t0 = Date.now();
     await page.getByRole('button', { name: 'Accedi' }).click();
     const shell = await waitUsable(page);
-    if (profile) return { firstSync: Date.now() - t0, profile: (await cdp.send('Profiler.stop')).profile };
+    if (profile) {
+      const firstSync = Date.now() - t0;
+      // Each pull page: from the request to the first byte (the server's work), and to the last.
+      const pages = await page.evaluate(() =>
+        performance
+          .getEntriesByType('resource')
+          .filter((e) => e.name.includes('/api/sync/pull'))
+          .map((e) => ({ start: Math.round(e.startTime), firstByte: Math.round(e.responseStart - e.requestStart), total: Math.round(e.duration) })),
+      );
+      return { firstSync, pages, profile: (await cdp.send('Profiler.stop')).profile };
+    }
     const firstSync = Date.now() - t0;
     const signIn = shell - t0;
     const stored = await page.evaluate(
@@ -326,17 +370,30 @@ async function main() {
     console.error(`seeded ${PERSONS} persons and ${VISITS} camp visits in ${out.seedMs} ms`);
     if (process.env.BENCH_PROFILE) {
       const r = await run(server, persons, false, true);
-      console.log(`first sync ${r.firstSync} ms with the profiler on\n${summarise(r.profile)}`);
+      console.log(`first sync ${r.firstSync} ms with the profiler on\npull pages (ms from the page's start): ${JSON.stringify(r.pages)}\n${summarise(r.profile)}`);
       return;
     }
-    for (const plain of [false, true]) {
-      const name = plain ? 'bypassed' : 'encrypted';
-      const runs = [];
-      for (let i = 0; i < RUNS; i++) {
-        const r = await run(server, persons, plain);
+    const variants = [
+      ['encrypted', false, ''],
+      ['bypassed', true, ''],
+    ];
+    if (BASELINE) {
+      const dist = baselineDist(BASELINE);
+      variants.push(['baseline encrypted', false, dist], ['baseline bypassed', true, dist]);
+      out.baseline = BASELINE;
+    }
+    const runsOf = Object.fromEntries(variants.map(([name]) => [name, []]));
+    // Interleaved: run i of every variant before run i+1 of any, so that a
+    // change of the machine's load touches every variant alike.
+    for (let i = 0; i < RUNS; i++) {
+      for (const [name, plain, dist] of variants) {
+        const r = await run(server, persons, plain, false, dist);
         console.error(`${name} run ${i + 1}: ${JSON.stringify(r)}`);
-        runs.push(r);
+        runsOf[name].push(r);
       }
+    }
+    for (const [name] of variants) {
+      const runs = runsOf[name];
       out[name] = {
         firstSyncMs: median(runs.map((r) => r.firstSync)),
         signInMs: median(runs.map((r) => r.signIn)),
@@ -355,8 +412,9 @@ async function main() {
   const f = (n) => (n >= 1000 ? (n / 1000).toFixed(2) + ' s' : n.toFixed(0) + ' ms');
   console.log(JSON.stringify(out, null, 2));
   console.log(`\n${size}`);
-  console.log(`| measure (median of ${RUNS}) | encrypted | encryption bypassed |`);
-  console.log('| --- | --- | --- |');
+  const cols = ['encrypted', 'bypassed', ...(BASELINE ? ['baseline encrypted', 'baseline bypassed'] : [])];
+  console.log(`| measure (median of ${RUNS}) | ${cols.join(' | ')} |`);
+  console.log(`| --- |${cols.map(() => ' --- |').join('')}`);
   for (const [k, label] of [
     ['firstSyncMs', `first sync of ${RECORDS} records to usable`],
     ['signInMs', '… of which sign-in until the shell shows'],
@@ -364,7 +422,7 @@ async function main() {
     ['cardMs', "open a person's card"],
     ['searchMs', 'search by name'],
   ]) {
-    console.log(`| ${label} | ${f(out.encrypted[k])} | ${f(out.bypassed[k])} |`);
+    console.log(`| ${label} | ${cols.map((c) => f(out[c][k])).join(' | ')} |`);
   }
 }
 

@@ -21,10 +21,28 @@ export function setLang(l: Lang) {
   document.documentElement.lang = l;
 }
 
+/** Numbers in vars are written as the UI language writes them (fmtNumber). */
 export function t(key: Key, vars?: Record<string, string | number>): string {
   let s = dicts[lang.value][key] ?? key;
-  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, typeof v === 'number' ? fmtNumber(v) : v);
   return s;
+}
+
+const numberFormats = new Map<string, Intl.NumberFormat>();
+
+/**
+ * A number as the UI language writes it, with digits grouped from the
+ * thousands on ("5.077", "0,7" in Italian; "5,077", "0.7" in English).
+ */
+export function fmtNumber(n: number, fractionDigits = 0): string {
+  const k = locale() + '/' + fractionDigits;
+  let f = numberFormats.get(k);
+  if (!f) {
+    const opts = { useGrouping: 'always' as const, minimumFractionDigits: fractionDigits, maximumFractionDigits: fractionDigits };
+    f = new Intl.NumberFormat(locale(), opts as unknown as Intl.NumberFormatOptions);
+    numberFormats.set(k, f);
+  }
+  return f.format(n);
 }
 
 export function locale(): string {

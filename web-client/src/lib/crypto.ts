@@ -77,15 +77,26 @@ async function unwrap(w: WrappedKey, password: string, extractable: boolean): Pr
   );
 }
 
-/** Creates a new data key wrapped by password; returns the wrapped form and a non-extractable copy. */
+/**
+ * Creates a new data key wrapped by password; returns the wrapped form and
+ * a non-extractable copy. The password is derived once: the same key that
+ * wraps the data key unwraps it again as non-extractable.
+ */
 export async function createDataKey(
   password: string,
   iterations = PBKDF2_ITERATIONS,
 ): Promise<{ wrapped: WrappedKey; key: CryptoKey }> {
-  const temp = await subtle().generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
-  const wrapped = await wrapRaw(temp, password, iterations);
-  const key = await unwrap(wrapped, password, false);
-  return { wrapped, key };
+  const s = subtle();
+  const temp = await s.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
+  const salt = random(16);
+  const iv = random(12);
+  const kek = await deriveKek(password, salt, iterations);
+  const wrapped = new Uint8Array(await s.wrapKey('raw', temp, kek, { name: 'AES-GCM', iv }));
+  const key = await s.unwrapKey('raw', wrapped, kek, { name: 'AES-GCM', iv }, { name: 'AES-GCM', length: 256 }, false, [
+    'encrypt',
+    'decrypt',
+  ]);
+  return { wrapped: { salt, iterations, iv, wrapped }, key };
 }
 
 /** Unwraps the data key with password; rejects when the password is wrong. */
@@ -99,14 +110,17 @@ export async function rewrapDataKey(w: WrappedKey, oldPassword: string, newPassw
   return wrapRaw(raw, newPassword, Math.max(w.iterations, PBKDF2_ITERATIONS));
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 export async function seal(key: CryptoKey, value: unknown): Promise<Sealed> {
   const iv = random(12);
-  const data = new TextEncoder().encode(JSON.stringify(value));
+  const data = encoder.encode(JSON.stringify(value));
   const ct = await subtle().encrypt({ name: 'AES-GCM', iv }, key, data);
   return { iv, ct };
 }
 
 export async function open<T>(key: CryptoKey, s: Sealed): Promise<T> {
   const data = await subtle().decrypt({ name: 'AES-GCM', iv: s.iv as Uint8Array<ArrayBuffer> }, key, s.ct);
-  return JSON.parse(new TextDecoder().decode(data)) as T;
+  return JSON.parse(decoder.decode(data)) as T;
 }

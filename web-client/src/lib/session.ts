@@ -6,11 +6,19 @@ import { signal } from '@preact/signals';
 import PocketBase, { BaseAuthStore } from 'pocketbase';
 import { db, deleteDatabase, type AccountRow, type AttemptsRow } from './db';
 import { canEncrypt, createDataKey, open, rewrapDataKey, seal, unlockDataKey } from './crypto';
-import { request, ApiError, isRevoked } from './api';
+import { request, ApiError, NetworkError, isRevoked } from './api';
 import { uuid } from './ids';
 
 export const APP_VERSION = '1.0.0';
+/** The idle lock time until the server sends its own (internal/syncapi/policy.go). */
 export const DEFAULT_LOCK_MINUTES = 15;
+/** The token is refreshed at the start of a sync when the last refresh is older than this. */
+export const REFRESH_EVERY_MS = 60 * 60_000;
+
+/** What the server asks of the device, with the registration and every pull page. */
+export interface DevicePolicy {
+  lockAfterSeconds: number;
+}
 
 export type Phase = 'loading' | 'insecure' | 'signin' | 'locked' | 'ready';
 
@@ -66,6 +74,10 @@ export class SignInError extends Error {
 /** First sign-in on this device: needs the network. */
 export async function signIn(email: string, password: string): Promise<void> {
   const pb = pocketbase();
+  // The key derivation (PBKDF2, 600,000 rounds) needs only the password: it
+  // runs while the server checks the password and registers the device.
+  const keyReady = createDataKey(password);
+  keyReady.catch(() => {});
   let auth;
   try {
     auth = await pb.collection('users').authWithPassword(email, password);
@@ -74,7 +86,7 @@ export async function signIn(email: string, password: string): Promise<void> {
   }
   const record = auth.record;
   const deviceId = uuid();
-  let registered: { id: string; secret?: string };
+  let registered: { id: string; secret?: string; policy?: DevicePolicy };
   try {
     registered = await request('POST', '/api/sync/devices', { token: auth.token }, {
       id: deviceId,
@@ -87,7 +99,7 @@ export async function signIn(email: string, password: string): Promise<void> {
     if (e instanceof ApiError && e.status === 401) throw new SignInError('superuser');
     throw new SignInError('network');
   }
-  const { wrapped, key: k } = await createDataKey(password);
+  const { wrapped, key: k } = await keyReady;
   const p: Profile = { email, name: String(record.name ?? ''), token: auth.token };
   const acc: AccountRow = {
     k: 'account',
@@ -98,7 +110,7 @@ export async function signIn(email: string, password: string): Promise<void> {
     deviceSecret: registered.secret ?? '',
     key: wrapped,
     profile: await seal(k, p),
-    lockMinutes: DEFAULT_LOCK_MINUTES,
+    lockMinutes: lockMinutesOf(registered.policy) ?? DEFAULT_LOCK_MINUTES,
   };
   await db().transaction('rw', db().meta, async () => {
     await db().meta.put(acc);
@@ -107,6 +119,7 @@ export async function signIn(email: string, password: string): Promise<void> {
   dataKey = k;
   account.value = acc;
   profile.value = p;
+  refreshedAt = Date.now();
   wipedNotice.value = null;
   phase.value = 'ready';
   void requestPersistence();
@@ -172,18 +185,61 @@ export async function reauthenticate(password: string): Promise<void> {
     throw new SignInError(e?.status === 400 ? 'credentials' : 'network');
   }
   await saveToken(auth.token);
+  refreshedAt = Date.now();
   needsPassword.value = false;
 }
 
 export async function saveToken(token: string): Promise<void> {
   const p = profile.value;
-  const acc = account.value;
-  if (!p || !acc || !dataKey) return;
+  if (!p || !dataKey) return;
   const next = { ...p, token };
   const sealed = await seal(dataKey, next);
-  await db().meta.put({ ...acc, profile: sealed });
-  account.value = { ...acc, profile: sealed };
+  // Only the profile changes: a policy stored meanwhile stays.
+  await db().meta.update('account', (row) => void ((row as AccountRow).profile = sealed));
+  if (account.value) account.value = { ...account.value, profile: sealed };
   profile.value = next;
+}
+
+let refreshedAt = 0;
+
+/**
+ * The sliding session: at the start of a sync, when the last refresh is
+ * older than REFRESH_EVERY_MS (or the app was just opened), the token is
+ * exchanged for a new one (PocketBase auth-refresh), so a worker who syncs
+ * now and then is never signed out in the field. No answer (offline, a
+ * server fault) is not an error: the token stays and the next sync tries
+ * again. A refused refresh changes nothing here: the sync calls that follow
+ * carry the same token and the device secret, and their answer leads where
+ * it always does (a revoked device wipes itself, a refused session asks
+ * for the password).
+ */
+export async function refreshSession(): Promise<void> {
+  const p = profile.value;
+  if (!p || !dataKey || Date.now() - refreshedAt < REFRESH_EVERY_MS) return;
+  let auth: { token?: string };
+  try {
+    auth = await request('POST', '/api/collections/users/auth-refresh', { token: p.token });
+  } catch (e) {
+    if (e instanceof NetworkError || e instanceof ApiError) return;
+    throw e;
+  }
+  if (!auth?.token) return;
+  refreshedAt = Date.now();
+  await saveToken(auth.token);
+}
+
+function lockMinutesOf(policy: DevicePolicy | undefined): number | null {
+  const s = Number(policy?.lockAfterSeconds);
+  return Number.isFinite(s) && s > 0 ? s / 60 : null;
+}
+
+/** Stores the idle lock time the server sent, when it differs; the idle and hidden timers read it. */
+export async function applyPolicy(policy: DevicePolicy | undefined): Promise<void> {
+  const minutes = lockMinutesOf(policy);
+  const acc = account.value;
+  if (minutes === null || !acc || acc.lockMinutes === minutes) return;
+  await db().meta.update('account', (row) => void ((row as AccountRow).lockMinutes = minutes));
+  if (account.value) account.value = { ...account.value, lockMinutes: minutes };
 }
 
 /** Changes the password on the server, then re-wraps the data key: nothing is downloaded again. */

@@ -146,9 +146,17 @@ export interface PageResult {
   purged: number;
 }
 
+/** Called with each record of a page as it is sealed, before it is written: lets the view skip opening it again. */
+export type Remember = (row: RecordRow, rec: Rec) => void;
+
 /**
- * Applies a pulled page and its cursor in one transaction. Records are
- * sealed before the transaction starts.
+ * Applies a pulled page and its cursor in one transaction. The page's
+ * records are sealed first, all at once (WebCrypto runs the calls side by
+ * side), then written with one bulkPut per run of upserts and deletes: a
+ * 1,000-record page is one transaction with a handful of requests, not a
+ * thousand awaited puts. Changes keep their order: a run ends at a purge,
+ * which cascades to other records, and within a run the last change of a
+ * record wins, as it would applied one by one.
  */
 export async function applyPage(
   key: CryptoKey,
@@ -157,36 +165,62 @@ export async function applyPage(
   seq: number,
   snapshotDone: boolean,
   colleagues?: { id: string; name: string }[],
+  remember?: Remember,
 ): Promise<PageResult> {
-  const rows: RecordRow[] = [];
-  for (const c of changes) {
-    if (c.op !== 'upsert' || !c.record) continue;
-    rows.push({
+  const upserts = changes.filter((c) => c.op === 'upsert' && c.record);
+  const [sealed, colleaguesData] = await Promise.all([
+    Promise.all(upserts.map((c) => seal(key, c.record))),
+    colleagues ? seal(key, colleagues) : null,
+  ]);
+  const rowOf = new Map<Change, RecordRow>();
+  upserts.forEach((c, i) => {
+    const row: RecordRow = {
       collection: c.collection,
       id: c.id,
-      team: String(c.record.team ?? ''),
+      team: String(c.record!.team ?? ''),
       person: personOf(c.collection, c.id, c.record),
-      referral: c.collection === 'referral_events' ? String(c.record.referral ?? '') : '',
+      referral: c.collection === 'referral_events' ? String(c.record!.referral ?? '') : '',
       version: c.version,
-      data: await seal(key, c.record),
-    });
-  }
-  const colleaguesData = colleagues ? await seal(key, colleagues) : null;
-  const rowByKey = new Map(rows.map((r) => [r.collection + '/' + r.id, r]));
+      data: sealed[i],
+    };
+    rowOf.set(c, row);
+    remember?.(row, c.record!);
+  });
   const out: PageResult = { purgedPersons: [], purged: 0 };
   const d = db();
   await d.transaction('rw', d.records, d.outbox, d.meta, async () => {
+    // A run of upserts and deletes, by record: the last change wins.
+    let run = new Map<string, { row?: RecordRow; key: [string, string] }>();
+    const flush = async () => {
+      if (run.size === 0) return;
+      const puts: RecordRow[] = [];
+      const dels: [string, string][] = [];
+      for (const v of run.values()) {
+        if (v.row) puts.push(v.row);
+        else dels.push(v.key);
+      }
+      run = new Map();
+      if (dels.length > 0) await d.records.bulkDelete(dels);
+      if (puts.length > 0) await d.records.bulkPut(puts);
+    };
     for (const c of changes) {
+      const k = c.collection + '/' + c.id;
       if (c.op === 'upsert') {
-        const r = rowByKey.get(c.collection + '/' + c.id);
-        if (r) await d.records.put(r);
+        const row = rowOf.get(c);
+        if (row) {
+          run.delete(k);
+          run.set(k, { row, key: [c.collection, c.id] });
+        }
       } else if (c.op === 'delete') {
-        await d.records.delete([c.collection, c.id]);
+        run.delete(k);
+        run.set(k, { key: [c.collection, c.id] });
       } else {
+        await flush();
         out.purged += await purge(c.collection, c.id);
         if (c.collection === 'persons') out.purgedPersons.push(c.id);
       }
     }
+    await flush();
     const prev = ((await d.meta.get('sync')) as SyncRow | undefined) ?? null;
     await d.meta.put({
       k: 'sync',

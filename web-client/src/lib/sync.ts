@@ -19,9 +19,9 @@ import {
   type PushResult,
 } from './store';
 import { db, type RecordRow } from './db';
-import { pendingCount } from './view';
+import { holdRecords, pendingCount, releaseRecords, remember } from './view';
 import { seal } from './crypto';
-import { credentials, key, needsPassword, refreshStorage, wipe } from './session';
+import { applyPolicy, credentials, key, needsPassword, refreshSession, refreshStorage, wipe, type DevicePolicy } from './session';
 
 export type SyncError = 'offline' | 'server' | 'session' | null;
 
@@ -36,7 +36,8 @@ export const erasedNotice = signal(0);
 /** Mutations rejected in the last push. */
 export const rejectedNotice = signal(0);
 
-export const PAGE_SIZE = 500;
+/** Records per pull page: the server's maximum (internal/syncapi MaxPullLimit). */
+export const PAGE_SIZE = 1000;
 const BASE_INTERVAL_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
@@ -105,35 +106,58 @@ interface PullPage {
   reset: boolean;
   snapshot: boolean;
   users?: { id: string; name: string }[];
+  policy?: DevicePolicy;
 }
 
+/**
+ * Pulls until the server has nothing more. The next page is requested as
+ * soon as a page arrives (its cursor is known) and travels while this one is
+ * sealed and written: the device still stores a page and its cursor
+ * together, in order, and a page fetched ahead but not applied (an error, a
+ * lock) is simply asked for again from the stored cursor.
+ */
 export async function pull(): Promise<void> {
   const k = key();
   if (!k) throw new Stop('locked');
   let st = await readSync();
   let received = 0;
   if (!st.snapshotDone) firstSync.value = 0;
+  const fetchPage = async (cursor: string) => {
+    const q = `/api/sync/pull?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`;
+    return request<PullPage>('GET', q, creds(await countUnsynced()));
+  };
+  let ahead: Promise<PullPage> | null = null;
   try {
     for (let i = 0; i < 10_000; i++) {
-      const q = `/api/sync/pull?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(st.cursor)}`;
-      const page = await request<PullPage>('GET', q, creds(await countUnsynced()));
+      const page = await (ahead ?? fetchPage(st.cursor));
+      ahead = null;
       if (page.reset) {
         await reset();
         st = await readSync();
         firstSync.value = 0;
         continue;
       }
-      const res = await applyPage(k, page.changes, page.cursor, page.seq, !page.snapshot || !page.hasMore, page.users);
+      if (page.hasMore) {
+        ahead = fetchPage(page.cursor);
+        // Not awaited if this page fails: the error is the one to report.
+        ahead.catch(() => {});
+        // More pages to come: the view reads the table once at the end, not after every page.
+        holdRecords();
+      }
+      const done = !page.snapshot || !page.hasMore;
+      const res = await applyPage(k, page.changes, page.cursor, page.seq, done, page.users, remember);
       if (res.purgedPersons.length > 0) {
         erasedNotice.value += res.purgedPersons.length;
         await scrubPersonsMet(k, res.purgedPersons);
       }
+      await applyPolicy(page.policy);
       received += page.changes.length;
       if (firstSync.value !== null) firstSync.value = received;
       st = await readSync();
       if (!page.hasMore) break;
     }
   } finally {
+    releaseRecords();
     firstSync.value = null;
   }
   await pruneAcked(st.seq);
@@ -170,6 +194,7 @@ export async function pullConflicts(): Promise<void> {
 async function runOnce(): Promise<void> {
   syncing.value = true;
   try {
+    await refreshSession();
     await push();
     await pull();
     await pullConflicts();

@@ -23,24 +23,38 @@ function ivKey(iv: Uint8Array): string {
   return String.fromCharCode(...iv);
 }
 
+/** Opens the rows the cache does not hold, all at once: WebCrypto runs the calls side by side. */
 async function openRecords(key: CryptoKey, rows: RecordRow[]) {
-  const next = new Map<string, Map<string, Rec>>();
-  const seen = new Set<string>();
-  for (const r of rows) {
+  const todo: { k: string; iv: string; r: RecordRow }[] = [];
+  const keys: string[] = new Array(rows.length);
+  rows.forEach((r, i) => {
     const k = r.collection + '/' + r.id;
-    seen.add(k);
+    keys[i] = k;
     const iv = ivKey(r.data.iv);
-    let c = recordCache.get(k);
-    if (!c || c.iv !== iv) {
-      c = { iv, rec: await open<Rec>(key, r.data) };
-      recordCache.set(k, c);
-    }
+    const c = recordCache.get(k);
+    if (!c || c.iv !== iv) todo.push({ k, iv, r });
+  });
+  const opened = await Promise.all(todo.map((t) => open<Rec>(key, t.r.data)));
+  todo.forEach((t, i) => recordCache.set(t.k, { iv: t.iv, rec: opened[i] }));
+  const next = new Map<string, Map<string, Rec>>();
+  const seen = new Set(keys);
+  rows.forEach((r, i) => {
     let m = next.get(r.collection);
     if (!m) next.set(r.collection, (m = new Map()));
-    m.set(r.id, c.rec);
-  }
+    m.set(r.id, recordCache.get(keys[i])!.rec);
+  });
   for (const k of recordCache.keys()) if (!seen.has(k)) recordCache.delete(k);
-  base.value = next;
+  // A result that arrives after a lock belongs to the old key: drop it.
+  if (following === key) base.value = next;
+}
+
+/**
+ * Keeps the plaintext of a record this tab just sealed, under its new IV:
+ * when the write shows in the view, it is not opened again.
+ */
+export function remember(row: RecordRow, rec: Rec): void {
+  if (!following) return;
+  recordCache.set(row.collection + '/' + row.id, { iv: ivKey(row.data.iv), rec });
 }
 
 async function openOutbox(key: CryptoKey, rows: OutboxRow[]) {
@@ -60,26 +74,66 @@ async function openOutbox(key: CryptoKey, rows: OutboxRow[]) {
   outbox.value = items;
 }
 
+let recordsSub: Subscription | null = null;
+let following: CryptoKey | null = null;
+let held = false;
+let onRecordsLoaded: () => void = () => {};
+
+/**
+ * Reads the records table whenever it changes, unless held: then the query
+ * reads nothing and stops watching, and release() reads it again once.
+ */
+function followRecords(key: CryptoKey) {
+  recordsSub?.unsubscribe();
+  let chain = Promise.resolve();
+  recordsSub = liveQuery<RecordRow[] | null>(() => (held ? null : db().records.toArray())).subscribe({
+    next: (rows) => {
+      if (rows === null) return;
+      chain = chain.then(() => openRecords(key, rows)).then(() => onRecordsLoaded(), console.error);
+    },
+    error: console.error,
+  });
+}
+
+/**
+ * While a pull has more pages to come, the view does not re-read the whole
+ * records table after every page: it is read once when the pull ends.
+ */
+export function holdRecords(): void {
+  held = true;
+}
+
+/** Ends a hold: the records are read (and what this tab sealed is not opened again). */
+export function releaseRecords(): void {
+  if (!held) return;
+  held = false;
+  if (following) followRecords(following);
+}
+
 /** Starts following the database with the unlocked key. */
 export function follow(key: CryptoKey): void {
   unfollow();
-  let loaded = 0;
+  following = key;
+  // Ready once both the records and the outbox have been read.
+  let recordsLoaded = false;
+  let outboxLoaded = false;
   const done = () => {
-    if (++loaded === 2) ready.value = true;
+    if (recordsLoaded && outboxLoaded) ready.value = true;
   };
+  onRecordsLoaded = () => {
+    recordsLoaded = true;
+    done();
+  };
+  followRecords(key);
   // Each subscriber handles results in order; opening is async, so chain.
-  let recChain = Promise.resolve();
   let outChain = Promise.resolve();
   subs.push(
-    liveQuery(() => db().records.toArray()).subscribe({
-      next: (rows) => {
-        recChain = recChain.then(() => openRecords(key, rows)).then(done, console.error);
-      },
-      error: console.error,
-    }),
     liveQuery(() => db().outbox.orderBy('n').toArray()).subscribe({
       next: (rows) => {
-        outChain = outChain.then(() => openOutbox(key, rows)).then(done, console.error);
+        outChain = outChain.then(() => openOutbox(key, rows)).then(() => {
+          outboxLoaded = true;
+          done();
+        }, console.error);
       },
       error: console.error,
     }),
@@ -97,6 +151,10 @@ export function follow(key: CryptoKey): void {
 export function unfollow(): void {
   for (const s of subs) s.unsubscribe();
   subs = [];
+  recordsSub?.unsubscribe();
+  recordsSub = null;
+  following = null;
+  held = false;
   recordCache.clear();
   outboxCache.clear();
   base.value = new Map();

@@ -17,7 +17,7 @@ export function Insecure() {
   return (
     <main class="auth">
       <h1 tabIndex={-1}>{t('insecure.title')}</h1>
-      <p class="warn" role="alert">
+      <p class="card warn" role="alert">
         {t('insecure.body')}
       </p>
       <LangSwitch />

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { t, fmtTime, fmtDate, setLang, lang } from '../i18n';
+import { t, fmtTime, fmtDate, fmtNumber, setLang, lang } from '../i18n';
 import { online, request } from '../lib/api';
 import { pendingCount, rejected, syncRow, views, colleagues } from '../lib/view';
 import { syncing, leader, lastError, syncNow, erasedNotice, pullConflicts, push } from '../lib/sync';
@@ -8,8 +8,10 @@ import { countUnsynced, dismiss } from '../lib/store';
 import { Link, query } from '../ui/router';
 import { personName } from '../ui/format';
 
+/** A storage size: MB below a gigabyte, GB above (0,7 MB; 10,2 GB). */
 function mb(n: number) {
-  return `${(n / 1_048_576).toFixed(1)} MB`;
+  const m = n / 1_048_576;
+  return m < 1024 ? `${fmtNumber(m, 1)} MB` : `${fmtNumber(m / 1024, 1)} GB`;
 }
 
 export function StorageWarnings() {

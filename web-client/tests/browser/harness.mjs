@@ -54,13 +54,16 @@ export class Server {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  static async create() {
+  /** args are added to `serve`'s command line. */
+  static async create(args = []) {
     mkdirSync(outDir, { recursive: true });
-    return new Server(await freePort());
+    const s = new Server(await freePort());
+    s.args = args;
+    return s;
   }
 
   async start() {
-    const args = ['serve', '--demo', '--dir', this.dir, '--http', `127.0.0.1:${this.port}`, '--nats-listen', ''];
+    const args = ['serve', '--demo', '--dir', this.dir, '--http', `127.0.0.1:${this.port}`, '--nats-listen', '', ...(this.args ?? [])];
     this.proc = spawn(strada(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.log = '';
     this.proc.stderr.on('data', (d) => (this.log += d));
@@ -124,8 +127,12 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Headless Chromium: in CI a missing browser fails the run, never skips it. */
-export async function launch() {
+/**
+ * Headless Chromium in Italian (the UI language, number and date formats an
+ * Italian worker sees): in CI a missing browser fails the run, never skips
+ * it. options are passed to the context; args are added to Chromium's.
+ */
+export async function launch({ args = [], ...options } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium`);
   const userDataDir = mkdtempSync(join(outDir, 'profile-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -137,7 +144,9 @@ export async function launch() {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--lang=it-IT', ...args,
     ],
+    ...options,
   });
   const close = async () => {
     await context.close().catch(() => {});

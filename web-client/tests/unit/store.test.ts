@@ -1,10 +1,10 @@
 import 'fake-indexeddb/auto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import Dexie from 'dexie';
 import { createDataKey, open, rewrapDataKey, seal, unlockDataKey, PBKDF2_ITERATIONS } from '../../src/lib/crypto';
 import { StradaDB, setDatabaseForTests, db } from '../../src/lib/db';
 import { answered, applyPage, enqueue, pendingBatch, readSync, reset, pruneAcked, RESEND_DAYS } from '../../src/lib/store';
-import { base, outbox, syncRow, viewOf } from '../../src/lib/view';
+import { base, follow, holdRecords, outbox, ready, releaseRecords, remember, syncRow, unfollow, viewOf } from '../../src/lib/view';
 import { openItem } from '../../src/lib/store';
 import { unlockDelay } from '../../src/lib/session';
 
@@ -44,6 +44,14 @@ async function loadView() {
   base.value = m;
   outbox.value = await Promise.all((await db().outbox.orderBy('n').toArray()).map((r) => openItem(key, r)));
   syncRow.value = await readSync();
+}
+
+async function waitFor(cond: () => boolean, ms = 2000) {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const person = (id: string, name: string, version = 1) => ({
@@ -105,6 +113,52 @@ describe('store', () => {
     await applyPage(key, [], 'c2', 11, false);
     await loadView();
     expect(viewOf('persons').get('p1')?.given_name, 'pulled past its seq, server state shows').toBe('A');
+  });
+
+  it('applies a page in order, batched: the last change of a record wins, a purge cuts the run', async () => {
+    const del = (collection: string, id: string) => ({ collection, id, op: 'delete' as const, version: 2, record: null });
+    const purge = (collection: string, id: string) => ({ collection, id, op: 'purge' as const, version: 3, record: null });
+    const contact = (id: string, p: string) => ({
+      collection: 'secretariat_contacts', id, op: 'upsert' as const, version: 1,
+      record: { id, team: 'team1', person: p, requests: 'x' },
+    });
+    const cases = [
+      { name: 'upsert then delete', page: [person('p1', 'A'), del('persons', 'p1')], want: [] },
+      { name: 'delete then upsert', page: [del('persons', 'p1'), person('p1', 'B', 3)], want: ['persons/p1:B'] },
+      { name: 'two upserts, the later wins', page: [person('p1', 'A'), person('p1', 'C', 2)], want: ['persons/p1:C'] },
+      {
+        name: 'a purge removes what came before it, not what comes after',
+        page: [person('p1', 'A'), contact('k1', 'p1'), purge('persons', 'p1'), person('p2', 'D'), contact('k2', 'p2')],
+        want: ['persons/p2:D', 'secretariat_contacts/k2:'],
+      },
+    ];
+    for (const c of cases) {
+      await db().records.clear();
+      await applyPage(key, c.page, 'c-' + c.name, 20, true);
+      const got: string[] = [];
+      for (const r of await db().records.toArray()) {
+        const rec = await open<any>(key, r.data);
+        got.push(`${r.collection}/${r.id}:${rec.given_name ?? ''}`);
+      }
+      expect(got.sort(), c.name).toEqual(c.want);
+    }
+  });
+
+  it('shows a held pull once it is released, without opening what this tab sealed', async () => {
+    follow(key);
+    await waitFor(() => ready.value);
+    holdRecords();
+    await applyPage(key, [person('p1', 'A')], 'c1', 10, false, undefined, remember);
+    await applyPage(key, [person('p2', 'B')], 'c2', 11, true, undefined, remember);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([...(base.value.get('persons')?.keys() ?? [])], 'held: the view is not re-read').toEqual([]);
+    const decrypt = vi.spyOn(globalThis.crypto.subtle, 'decrypt');
+    releaseRecords();
+    await waitFor(() => base.value.get('persons')?.size === 2);
+    expect(viewOf('persons').get('p2')?.given_name).toBe('B');
+    expect(decrypt.mock.calls.length, 'records opened again').toBe(0);
+    decrypt.mockRestore();
+    unfollow();
   });
 
   it('reverts a rejected mutation and keeps its reason', async () => {
