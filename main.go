@@ -4,19 +4,25 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
+	"github.com/spf13/cobra"
 
 	"strada/internal/accesslog"
 	"strada/internal/events"
 	"strada/internal/natsbus"
+	"strada/internal/simulate"
 	"strada/internal/storage"
 	"strada/internal/syncapi"
 	hooks "strada/pb_hooks"
@@ -25,6 +31,20 @@ import (
 )
 
 func main() {
+	// The load generator drives a running server and opens no data
+	// directory: it runs before PocketBase would open one.
+	if len(os.Args) > 1 && os.Args[1] == "simulate" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		cmd := simulateCommand()
+		cmd.SetArgs(os.Args[2:])
+		err := cmd.ExecuteContext(ctx)
+		stop()
+		if err != nil {
+			os.Exit(1)
+		}
+		return
+	}
+
 	app := newApp()
 
 	cfg := &hooks.Config{Stream: events.DefaultStreamOptions, WebClient: webclient.DistFS()}
@@ -74,10 +94,64 @@ func main() {
 	})
 
 	hooks.Register(app, cfg)
+	app.RootCmd.AddCommand(simulateCommand())
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// simulateCommand is `strada simulate`, the field-day load generator
+// (internal/simulate), with its flags.
+func simulateCommand() *cobra.Command {
+	cfg := simulate.DefaultConfig()
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Drive simulated field devices against a running server and check that they converge",
+		Long: "Drives simulated devices (offline windows, lost answers and retries, concurrent edits, an erasure, a revoked device)\n" +
+			"against a running Strada server, then checks that nothing was lost or duplicated and every device converged.\n" +
+			"It creates simulated workers and synthetic records: use a test or demo server, never production.",
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Progress = cmd.ErrOrStderr()
+			sum, err := simulate.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = sum.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = sum.WriteText(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if !sum.OK() {
+				return errors.New("the simulation failed its checks")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.URL, "url", envOr("STRADA_SIM_URL", "http://127.0.0.1:8090"), "base URL of the running server (env STRADA_SIM_URL)")
+	f.StringVar(&cfg.AdminEmail, "admin-email", envOr("STRADA_SIM_ADMIN_EMAIL", ""), "a superuser's e-mail (env STRADA_SIM_ADMIN_EMAIL)")
+	f.StringVar(&cfg.AdminPassword, "admin-password", envOr("STRADA_SIM_ADMIN_PASSWORD", ""), "the superuser's password (env STRADA_SIM_ADMIN_PASSWORD)")
+	f.IntVar(&cfg.Devices, "devices", cfg.Devices, "simulated devices")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "simulated workers the devices belong to, half in the camp team, half in the prison team")
+	f.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds of offline work and sync (at least 3)")
+	f.Float64Var(&cfg.Ops, "ops", cfg.Ops, "mean local changes per device per round")
+	f.Float64Var(&cfg.Offline, "offline", cfg.Offline, "probability that a device in signal loses it at a round (for 1 to rounds/3 rounds)")
+	f.Float64Var(&cfg.DropRequest, "drop-request", cfg.DropRequest, "probability that a request fails before it reaches the server")
+	f.Float64Var(&cfg.DropAnswer, "drop-answer", cfg.DropAnswer, "probability that an answer is lost after the server applied the request")
+	f.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "devices syncing at the same moment")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the devices' choices and of the links' faults")
+	f.BoolVar(&cfg.SpreadAddresses, "spread-addresses", cfg.SpreadAddresses, "with a server on loopback, dial each device from its own 127.10.x.y address")
+	f.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "mutations per push")
+	f.IntVar(&cfg.PageSize, "page", cfg.PageSize, "changes per pull page")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
 }
 
 // newApp returns the PocketBase app. Development mode, which prints every

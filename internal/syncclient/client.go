@@ -16,6 +16,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -228,6 +229,43 @@ func (c *Client) ViewAll(collection string) map[string]Record {
 		}
 	}
 	return all
+}
+
+// IDLister is a Store that lists the ids of its pulled records without
+// copying them.
+type IDLister interface {
+	IDs(collection string) []string
+}
+
+// IDs returns the ids of every record of a collection as the device shows
+// it, sorted, without copying the records: cheaper than [Client.ViewAll]
+// on a store that is an [IDLister].
+func (c *Client) IDs(collection string) []string {
+	var ids []string
+	if l, ok := c.Store.(IDLister); ok {
+		ids = l.IDs(collection)
+	} else {
+		for id := range c.Store.Bases(collection) {
+			ids = append(ids, id)
+		}
+	}
+	present := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		present[id] = true
+	}
+	for _, m := range append(c.Store.InFlight(), c.Store.Outbox()...) {
+		if m.Collection == collection {
+			present[m.RecordID] = m.Op != "delete"
+		}
+	}
+	out := make([]string, 0, len(present))
+	for id, ok := range present {
+		if ok {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func overlay(r Record, m Mutation) (bool, Record) {

@@ -277,3 +277,14 @@ func without(v any, id string) any {
 	}
 	return out
 }
+
+// IDs implements [IDLister].
+func (s *MemoryStore) IDs(collection string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.base[collection]))
+	for id := range s.base[collection] {
+		ids = append(ids, id)
+	}
+	return ids
+}

@@ -93,3 +93,55 @@ func TestMemoryStorePurgeOfPersonCascades(t *testing.T) {
 		t.Errorf("got %d pending mutations, want the visit and the other person's edit", got)
 	}
 }
+
+// storeWithoutIDs is a Store that cannot list ids, for the fallback of
+// Client.IDs.
+type storeWithoutIDs struct{ Store }
+
+// TestClientIDsMatchTheView: the ids of a collection, listed without
+// copying records, are those of ViewAll: pulled records, plus pending
+// creates, minus pending and answered deletes, on a store that lists ids
+// and on one that does not.
+func TestClientIDsMatchTheView(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		store func(*MemoryStore) Store
+	}{
+		{"memory store", func(s *MemoryStore) Store { return s }},
+		{"store without IDs", func(s *MemoryStore) Store { return storeWithoutIDs{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := NewMemoryStore()
+			page := []Change{
+				{Collection: "persons", ID: "a", Op: "upsert", Version: 1, Record: Record{"id": "a", "version": 1.0}},
+				{Collection: "persons", ID: "b", Op: "upsert", Version: 1, Record: Record{"id": "b", "version": 1.0}},
+				{Collection: "camp_visits", ID: "v", Op: "upsert", Version: 1, Record: Record{"id": "v", "version": 1.0}},
+			}
+			if err := s.ApplyPage(page, "c1", 1); err != nil {
+				t.Fatal(err)
+			}
+			c := &Client{Store: tc.store(s)}
+			if _, err := c.Upsert("persons", "c", map[string]any{"notes": "nuovo"}); err != nil {
+				t.Fatal(err)
+			}
+			del, err := c.Delete("persons", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Answered(map[string]int64{del.ID: 5}); err != nil {
+				t.Fatal(err)
+			}
+			got := c.IDs("persons")
+			var want []string
+			for id := range c.ViewAll("persons") {
+				want = append(want, id)
+			}
+			slices.Sort(want)
+			if !slices.Equal(got, want) || !slices.Equal(got, []string{"b", "c"}) {
+				t.Fatalf("got ids %v, want %v (the view's) = [b c]", got, want)
+			}
+		})
+	}
+}
