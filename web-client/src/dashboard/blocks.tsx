@@ -22,12 +22,8 @@ export interface BlockProps {
 
 function Delta(props: { now: number; before: number; period: string }) {
   const d = props.now - props.before;
-  const sign = d > 0 ? '+' : d < 0 ? '−' : '±';
-  return (
-    <span class={`delta ${d > 0 ? 'up' : d < 0 ? 'down' : ''}`}>
-      {t('dash.delta', { sign, n: num(Math.abs(d)), period: t(`dash.previous.${props.period}` as any) })}
-    </span>
-  );
+  const sign = d > 0 ? '▲ +' : d < 0 ? '▼ −' : '= ';
+  return <span class="delta">{t('dash.delta', { sign, n: num(Math.abs(d)), period: t(`dash.vs.${props.period}` as any) })}</span>;
 }
 
 function Kpi(props: { id: string; title: string; value: number; sub?: any; alert?: boolean; onOpen?: () => void }) {
@@ -80,7 +76,7 @@ export function Kpis({ s, f, open }: BlockProps) {
         value={cur.contacts}
         sub={
           <>
-            {num(intra)} {t('dash.intra')} · {num(extra)} {t('dash.extra')}
+            {t('dash.intraExtra', { intra: num(intra), extra: num(extra) })}
             <br />
             <Delta now={cur.contacts} before={prev.contacts} period={f.period} />
           </>
@@ -103,10 +99,10 @@ export function Kpis({ s, f, open }: BlockProps) {
       />
       <Kpi
         id="kpi-silent"
-        title={t('dash.devices')}
+        title={t('dash.silentDevices')}
         value={s.devices.silent}
         alert={s.devices.silent > 0}
-        sub={t('dash.devicesSilent', { n: num(s.devices.silent), h: num(s.devices.silentAfterHours) })}
+        sub={t('dash.silentFor', { h: num(s.devices.silentAfterHours) })}
         onOpen={() =>
           open({ title: t('dash.devicesSilent', { n: num(s.devices.silent), h: num(s.devices.silentAfterHours) }), params: { block: 'devices', silent: 'true' } })
         }
@@ -139,7 +135,7 @@ export function ActivityBlock({ s, n, open }: BlockProps) {
     label: n.site(c.site),
     value: c.visits,
     previous: prev.visitsByCamp.find((p) => p.site === c.site)?.visits ?? 0,
-    detail: `${num(c.householdsMet)} ${t('dash.householdsMet').toLowerCase()}`,
+    detail: t('dash.households', { n: num(c.householdsMet) }),
   }));
   const institutes: Bar[] = cur.contactsByInstitute.map((c) => ({
     key: c.site,
@@ -147,7 +143,7 @@ export function ActivityBlock({ s, n, open }: BlockProps) {
     value: c.intra,
     second: c.extra,
     previous: prev.contactsByInstitute.find((p) => p.site === c.site)?.total ?? 0,
-    detail: `${num(c.intra)} ${t('dash.intra')} · ${num(c.extra)} ${t('dash.extra')}`,
+    detail: t('dash.intraExtra', { intra: num(c.intra), extra: num(c.extra) }),
   }));
   const topics: Bar[] = cur.topics
     .filter((c) => c.count > 0 || prevOf(prev.topics, c.category) > 0)
@@ -488,8 +484,14 @@ export function ConflictsBlock(props: BlockProps & { resolve: (it: Item, r: 'kee
               </div>
               <div class="conflict-body">
                 {label('dash.coll', it.collection)}
-                {it.field && it.field !== '*' && <> · {t('dash.field', { field: label('field', it.field) })}</>} · <Codes codes={it.personCodes} /> ·{' '}
-                <span class="muted">{n.team(it.team ?? '')}</span>
+                {it.field && it.field !== '*' && <> · {t('dash.field', { field: label('field', it.field) })}</>}
+                {it.personCodes.length > 0 && (
+                  <>
+                    {' '}
+                    · <Codes codes={it.personCodes} />
+                  </>
+                )}{' '}
+                · <span class="muted">{n.team(it.team ?? '')}</span>
                 {it.worker && (
                   <>
                     {' '}
@@ -573,13 +575,17 @@ export function DevicesBlock(props: BlockProps & { revoke: (d: Device) => void }
                 class={dev.silent ? 'silent' : dev.revoked ? 'revoked' : ''}
               >
                 <td data-label={t('dash.worker')}>
-                  <strong>{n.worker(dev.worker)}</strong>
-                  {dev.silent && <span class="tag silent-tag">{t('dash.silent')}</span>}
-                  {dev.revoked && <span class="tag">{t('dash.revoked')}</span>}
+                  <span>
+                    <strong>{n.worker(dev.worker)}</strong>
+                    {dev.silent && <span class="tag silent-tag">{t('dash.silent')}</span>}
+                    {dev.revoked && <span class="tag">{t('dash.revoked')}</span>}
+                  </span>
                 </td>
                 <td data-label={t('dash.device')}>
-                  {dev.name}
-                  <span class="sub">{dev.platform}</span>
+                  <span>
+                    {dev.name}
+                    <span class="sub">{dev.platform}</span>
+                  </span>
                 </td>
                 <td data-label={t('dash.lastPush')}>
                   <When at={dev.lastPush} />
@@ -618,6 +624,7 @@ export function FeedBlock({ s, n, open }: BlockProps) {
     <Section
       id="block-feed"
       title={t('dash.feed')}
+      class="wide2"
       extra={
         <button type="button" class="link" onClick={() => open({ title: t('dash.feed'), params: { block: 'feed' } })}>
           {t('dash.showRecords')}

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { Link } from '../ui/router';
 import type { Drill } from './blocks';
-import { dateLabel, duration, num, stamp } from './format';
+import { duration, num, stamp } from './format';
 import { label, recordHref, type Names } from './names';
 import type { Device, Records } from './types';
 
@@ -74,7 +74,7 @@ export function DrillDown(props: {
                   const href = recordHref(it.collection, it.id);
                   return (
                     <tr key={it.collection + it.id} data-record={it.id}>
-                      <td>{it.date.length > 10 ? stamp(it.date) : dateLabel(it.date)}</td>
+                      <td>{stamp(it.date)}</td>
                       <td>
                         {label('dash.coll', it.collection)}
                         {it.status && <span class="sub">{label('status', it.status)}</span>}

@@ -4,10 +4,15 @@ import { locale } from '../i18n';
 
 const TZ = 'Europe/Rome';
 
+/** A day ("2026-11-28"), or a date field holding only a day (PocketBase stores it at midnight UTC). */
+export function isDay(s: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}([ T]00:00:00(\.0+)?Z)?$/.test(s);
+}
+
 /** A PocketBase date ("2026-11-28 09:00:00.000Z"), an RFC 3339 time or a day. */
 export function toDate(s: string): Date | null {
   if (!s) return null;
-  const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? s + 'T12:00:00Z' : s.replace(' ', 'T'));
+  const d = new Date(isDay(s) ? s.slice(0, 10) + 'T12:00:00Z' : s.replace(' ', 'T'));
   return isNaN(d.getTime()) ? null : d;
 }
 
@@ -36,6 +41,7 @@ export function dateLabel(s: string): string {
 
 /** "28 nov, 14:05" */
 export function stamp(s: string): string {
+  if (isDay(s)) return dateLabel(s);
   const d = toDate(s);
   if (!d) return '';
   return new Intl.DateTimeFormat(locale(), {
@@ -72,6 +78,19 @@ export function skew(ms: number): string {
   const body = duration(s);
   if (Math.round(s) === 0) return body;
   return (ms > 0 ? '+' : '−') + body;
+}
+
+/** The last n months, newest first, as YYYY-MM with their names ("novembre 2026"). */
+export function lastMonths(n: number, now = new Date()): { value: string; label: string }[] {
+  const [y, m] = thisMonth(now).split('-').map(Number);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const d = new Date(Date.UTC(y, m - 1 - i, 15));
+    const value = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    const label = new Intl.DateTimeFormat(locale(), { month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d);
+    out.push({ value, label });
+  }
+  return out;
 }
 
 /** The current month as YYYY-MM in Rome. */

@@ -13,8 +13,8 @@ import { path } from '../ui/router';
 import * as api from './api';
 import { ActivityBlock, CaseloadBlock, ConflictsBlock, DevicesBlock, FeedBlock, Kpis, LagBlock, OverdueBlock, ReferralsBlock, type Drill } from './blocks';
 import { DrillDown, RevokeDialog } from './dialogs';
-import { PERIODS, SILENT_HOURS, filtersURL, readFilters, type Filters } from './filters';
-import { clock, dateLabel, thisMonth, toDate } from './format';
+import { DEFAULT_SILENT, PERIODS, SILENT_HOURS, filtersURL, readFilters, type Filters } from './filters';
+import { clock, dateLabel, lastMonths, toDate } from './format';
 import { Coalescer, LiveStream, type LiveState } from './live';
 import { namesOf } from './names';
 import type { Device, Item, Records, Summary } from './types';
@@ -247,9 +247,9 @@ function Blocks(props: {
         <ConflictsBlock {...p} resolve={props.resolve} busy={props.busyConflict} error={props.conflictError} />
         <ReferralsBlock {...p} />
         <CaseloadBlock {...p} />
+        <LagBlock {...p} />
         <FeedBlock {...p} />
         <DevicesBlock {...p} revoke={props.revoke} />
-        <LagBlock {...p} />
       </div>
     </>
   );
@@ -285,18 +285,40 @@ function FilterBar({ f, s }: { f: Filters; s: Summary | null }) {
   const teams = s?.teams ?? [];
   const sites = (s?.sites ?? []).filter((x) => !f.team || x.team === f.team);
   const workers = s?.workers ?? [];
-  const [month, setMonth] = useState(thisMonth());
+  const months = lastMonths(24);
+  const [month, setMonth] = useState(months[0].value);
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState('');
+  const [more, setMore] = useState(false);
   const token = profile.value?.token ?? '';
+  const active = [f.team, f.site, f.worker].filter(Boolean).length + (f.silent !== DEFAULT_SILENT ? 1 : 0);
   const sel = (name: keyof Filters, value: string) => {
     const next = { ...f, [name]: name === 'silent' ? Number(value) : value } as Filters;
     if (name === 'team') next.site = ''; // a site belongs to one team
     setFilters(next);
   };
   return (
-    <form class="filters" aria-label={t('dash.filters')} onSubmit={(e) => e.preventDefault()}>
-      <div class="field">
+    <form class={`filters${more ? ' open' : ''}`} aria-label={t('dash.filters')} onSubmit={(e) => e.preventDefault()}>
+      <fieldset class="field period">
+        <legend>{t('dash.period')}</legend>
+        <div class="seg" role="group">
+          {PERIODS.map((p) => (
+            <button type="button" key={p} data-period={p} aria-pressed={f.period === p} onClick={() => sel('period', p)}>
+              {t(`dash.periodShort.${p}` as any)}
+            </button>
+          ))}
+        </div>
+        {s && (
+          <span class="sub" id="period-range">
+            {t('dash.range', { from: dateLabel(s.period.from), to: dateLabel(s.period.to) })}
+          </span>
+        )}
+      </fieldset>
+      <button type="button" class="more-toggle" aria-expanded={more} aria-controls="f-more-team" onClick={() => setMore(!more)}>
+        {t('dash.moreFilters')}
+        {active > 0 && ` · ${t('dash.activeFilters', { n: active })}`}
+      </button>
+      <div class="field more" id="f-more-team">
         <label for="f-team">{t('dash.team')}</label>
         <select id="f-team" value={f.team} onChange={(e) => sel('team', (e.target as HTMLSelectElement).value)}>
           <option value="">{t('dash.allTeams')}</option>
@@ -308,7 +330,7 @@ function FilterBar({ f, s }: { f: Filters; s: Summary | null }) {
           {f.team && !teams.some((x) => x.id === f.team) && <option value={f.team}>{f.team}</option>}
         </select>
       </div>
-      <div class="field">
+      <div class="field more">
         <label for="f-site">{t('dash.site')}</label>
         <select id="f-site" value={f.site} onChange={(e) => sel('site', (e.target as HTMLSelectElement).value)}>
           <option value="">{t('dash.allSites')}</option>
@@ -320,7 +342,7 @@ function FilterBar({ f, s }: { f: Filters; s: Summary | null }) {
           {f.site && !sites.some((x) => x.id === f.site) && <option value={f.site}>{f.site}</option>}
         </select>
       </div>
-      <div class="field">
+      <div class="field more">
         <label for="f-worker">{t('dash.worker')}</label>
         <select id="f-worker" value={f.worker} onChange={(e) => sel('worker', (e.target as HTMLSelectElement).value)}>
           <option value="">{t('dash.allWorkers')}</option>
@@ -332,28 +354,7 @@ function FilterBar({ f, s }: { f: Filters; s: Summary | null }) {
           {f.worker && !workers.some((x) => x.id === f.worker) && <option value={f.worker}>{f.worker}</option>}
         </select>
       </div>
-      <fieldset class="field period">
-        <legend>{t('dash.period')}</legend>
-        <div class="seg" role="group">
-          {PERIODS.map((p) => (
-            <button
-              type="button"
-              key={p}
-              data-period={p}
-              aria-pressed={f.period === p}
-              onClick={() => sel('period', p)}
-            >
-              {t(`dash.period.${p}` as any)}
-            </button>
-          ))}
-        </div>
-        {s && (
-          <span class="sub" id="period-range">
-            {t('dash.range', { from: dateLabel(s.period.from), to: dateLabel(s.period.to) })}
-          </span>
-        )}
-      </fieldset>
-      <div class="field">
+      <div class="field more">
         <label for="f-silent">{t('dash.silentAfter')}</label>
         <select id="f-silent" value={String(f.silent)} onChange={(e) => sel('silent', (e.target as HTMLSelectElement).value)}>
           {SILENT_HOURS.map((h) => (
@@ -364,15 +365,21 @@ function FilterBar({ f, s }: { f: Filters; s: Summary | null }) {
           {!SILENT_HOURS.includes(f.silent as any) && <option value={String(f.silent)}>{t('dash.hours', { n: f.silent })}</option>}
         </select>
       </div>
-      <div class="field export">
+      <div class="field more export">
         <label for="f-month">{t('dash.exportMonth')}</label>
         <div class="inline">
-          <input id="f-month" type="month" value={month} max={thisMonth()} onInput={(e) => setMonth((e.target as HTMLInputElement).value)} />
+          <select id="f-month" value={month} onChange={(e) => setMonth((e.target as HTMLSelectElement).value)}>
+            {months.map((m) => (
+              <option key={m.value} value={m.value}>
+                {m.label}
+              </option>
+            ))}
+          </select>
           <button
             type="button"
             class="primary"
             id="export-csv"
-            disabled={exporting || !/^\d{4}-\d{2}$/.test(month)}
+            disabled={exporting}
             onClick={async () => {
               setExporting(true);
               setExportError('');

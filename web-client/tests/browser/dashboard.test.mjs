@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomUUID, randomBytes } from 'node:crypto';
 import { Server, launch, signIn, unlock, shot, axe, sleep, shotsDir, CAMP, PRISON, SUPERVISOR } from './harness.mjs';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 
 const cleanup = [];
 after(async () => {
@@ -167,6 +167,7 @@ test('the supervisor dashboard: access, live updates, conflicts, devices, filter
     assert.equal(res.status, 'applied', JSON.stringify(res));
     await page.locator(`#feed li[data-record="${id}"]`).waitFor({ timeout: 5_000 });
     const took = Date.now() - start;
+    t.diagnostic(`push → dashboard feed: ${took} ms`);
     assert.ok(took <= 2_000, `the push reached the dashboard in ${took} ms, want ≤ 2000`);
     assert.match(await page.locator(`#feed li[data-record="${id}"]`).innerText(), /Operatrice Campi ha creato una visita al campo/);
     const afterN = Number(await page.locator('#kpi-visits .kpi-value').getAttribute('data-value'));
@@ -227,6 +228,22 @@ test('the supervisor dashboard: access, live updates, conflicts, devices, filter
     assert.equal(dev.revoked, true, 'revoked on the server');
   });
 
+  await t.test('the CSV export downloads what the API answers, with the token', async () => {
+    const month = await page.locator('#f-month').inputValue();
+    assert.match(month, /^\d{4}-\d{2}$/);
+    const label = await page.locator('#f-month option:checked').innerText();
+    assert.match(label, /^(gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre) \d{4}$/, 'month named in Italian');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-csv').click()]);
+    assert.equal(download.suggestedFilename(), `strada-${month}.csv`);
+    const got = readFileSync(await download.path());
+    const r = await fetch(`${server.url}/api/dashboard/export.csv?month=${month}`, { headers: { Authorization: await server.token(SUPERVISOR) } });
+    const want = Buffer.from(await r.arrayBuffer());
+    assert.ok(got.equals(want), `downloaded ${got.length} bytes, the API answers ${want.length}`);
+    assert.equal(got.subarray(0, 3).toString('hex'), 'efbbbf', 'UTF-8 byte order mark');
+    assert.match(got.toString('utf8'), /^\ufeffMese;Team;Sede;Tipo sede;Attività;Categoria;Numero\r\n/);
+    assert.match(got.toString('utf8'), /Visite al campo;totale;\d+/);
+  });
+
   await t.test('accessible: no serious axe violations', async () => {
     assert.deepEqual(await axe(page), []);
   });
@@ -283,10 +300,18 @@ test('the supervisor dashboard: access, live updates, conflicts, devices, filter
       ['#block-activity', '#block-overdue', '#block-conflicts'].map((s) => document.querySelector(s).getBoundingClientRect().left),
     );
     assert.ok(boxes.every((x) => Math.abs(x - boxes[0]) < 1), `blocks side by side on a phone: ${boxes}`);
+    assert.equal(await page.locator('#f-team').isVisible(), false, 'team filter folded away on a phone');
+    await page.locator('.more-toggle').click();
+    await page.locator('#f-team').waitFor();
+    await shot(page, 'dashboard-06b-telefono-filtri');
+    await page.locator('.more-toggle').click();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
     await shot(page, 'dashboard-06-telefono');
     await fullShot(page, 'dashboard-07-telefono-intero');
+    for (const id of ['block-activity', 'block-referrals', 'block-devices', 'block-feed']) {
+      await page.locator('#' + id).screenshot({ path: join(shotsDir, `dashboard-07-telefono-${id}.png`) });
+    }
     await page.setViewportSize({ width: 1366, height: 768 });
     await shot(page, 'dashboard-08-desktop-tutto');
   });
