@@ -296,6 +296,7 @@ test('the supervisor dashboard: access, live updates, conflicts, devices, filter
     await unlock(page);
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#live-status[data-state="live"]').waitFor({ timeout: 30_000 });
+    await page.locator('#block-conflicts').waitFor(); // the summary, which may come after the stream's hello
     const boxes = await page.evaluate(() =>
       ['#block-activity', '#block-overdue', '#block-conflicts'].map((s) => document.querySelector(s).getBoundingClientRect().left),
     );
