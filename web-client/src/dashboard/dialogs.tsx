@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { Link } from '../ui/router';
+import { account } from '../lib/session';
 import type { Drill } from './blocks';
 import { duration, num, stamp } from './format';
 import { label, recordHref, type Names } from './names';
@@ -119,6 +120,11 @@ export function RevokeDialog(props: { device: Device; worker: string; onCancel: 
     <dialog ref={ref} class="dash-dialog confirm" aria-labelledby="revoke-h" aria-describedby="revoke-body" id="revoke-dialog">
       <h2 id="revoke-h">{t('dash.revokeTitle')}</h2>
       <p id="revoke-body">{t('dash.revokeBody', { device: dev.name, worker: props.worker, n: num(dev.pending) })}</p>
+      {account.value?.deviceId === dev.id && (
+        <p class="warn card" id="revoke-own">
+          {t('dash.revokeOwn')}
+        </p>
+      )}
       {error && (
         <p class="error" role="alert">
           {error}

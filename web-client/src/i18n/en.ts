@@ -329,6 +329,7 @@ export const en: Record<Key, string> = {
   'dash.revoke': 'Revoke',
   'dash.revokeTitle': 'Revoke the device?',
   'dash.revokeBody': 'The device “{device}” of {worker} will be revoked: on its next connection it deletes all its local data, including changes not yet synced ({n} pending). {worker} will have to sign in again on their other devices. This cannot be undone.',
+  'dash.revokeOwn': 'This is the device you are using: its local data will be deleted here too and you will have to sign in again.',
   'dash.revokeConfirm': 'Revoke “{device}”',
   'dash.revokeError': 'Revocation failed: {message}',
   'dash.cancel': 'Cancel',

@@ -327,6 +327,7 @@ export const it = {
   'dash.revoke': 'Revoca',
   'dash.revokeTitle': 'Revocare il dispositivo?',
   'dash.revokeBody': 'Il dispositivo “{device}” di {worker} verrà revocato: al prossimo collegamento cancellerà tutti i dati locali, comprese le modifiche non ancora sincronizzate ({n} in attesa). {worker} dovrà accedere di nuovo sugli altri dispositivi. L’operazione non si può annullare.',
+  'dash.revokeOwn': 'È il dispositivo che stai usando: anche qui i dati locali verranno cancellati e dovrai accedere di nuovo.',
   'dash.revokeConfirm': 'Revoca “{device}”',
   'dash.revokeError': 'Revoca non riuscita: {message}',
   'dash.cancel': 'Annulla',

@@ -174,6 +174,38 @@ test('the supervisor dashboard: access, live updates, conflicts, devices, filter
     assert.equal(afterN, before + 1, 'camp visits this week');
   });
 
+  await t.test('a burst of 200 writes in about a second costs a few refetches, not 200', async () => {
+    const fetches = [];
+    const onReq = (r) => r.url().includes('/api/dashboard/summary') && fetches.push(Date.now());
+    page.on('request', onReq);
+    const today = new Date().toISOString().slice(0, 10);
+    const ids = [];
+    const start = Date.now();
+    // 200 pushes of one write each, 20 at a time, as 200 devices syncing.
+    for (let i = 0; i < 10; i++) {
+      await Promise.all(
+        Array.from({ length: 20 }, () => {
+          const id = uuidv7();
+          ids.push(id);
+          return push(server, phoneB, [
+            {
+              id: randomUUID(), collection: 'camp_visits', recordId: id, op: 'upsert', baseVersion: 0,
+              fields: { team: campTeam.id, site: camp.id, visited_at: today, workers: [campUser.id], households_met: 1 },
+            },
+          ]);
+        }),
+      );
+    }
+    const burst = Date.now() - start;
+    await page.locator(`#feed li[data-record="${ids.at(-1)}"]`).waitFor({ timeout: 10_000 });
+    await sleep(1500); // any trailing refetch
+    page.off('request', onReq);
+    t.diagnostic(`200 writes in ${burst} ms: ${fetches.length} summary fetches`);
+    assert.ok(fetches.length >= 1, 'the burst was seen');
+    const allowed = 2 * Math.ceil((burst + 1500) / 500) + 2;
+    assert.ok(fetches.length <= allowed, `got ${fetches.length} summary fetches for 200 writes in ${burst} ms, want ≤ ${allowed}`);
+  });
+
   await t.test('a resolved conflict disappears live', async () => {
     await page.locator(`[data-conflict="${conflictLive}"]`).waitFor();
     await page.locator(`[data-conflict="${conflictUI}"]`).waitFor();
