@@ -1,5 +1,6 @@
 // The blocks of the dashboard. Each number opens the records behind it
 // (a drill-down of /api/dashboard/records); persons appear by code only.
+import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { Link } from '../ui/router';
 import { Bars, Columns, type Bar } from './charts';
@@ -526,11 +527,21 @@ function storageLabel(s: string): string {
   return t(s === 'persisted' ? 'dash.storage.persisted' : s === 'best_effort' ? 'dash.storage.best_effort' : 'dash.storage.unknown');
 }
 
-function When(props: { at: string }) {
+/** Now, renewed every 30 s, so that "2 minuti fa" stays true on a page left open (a clock, not a request). */
+function useNow(): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(timer);
+  }, []);
+  return now;
+}
+
+function When(props: { at: string; now: number }) {
   if (!props.at) return <span class="muted">{t('dash.never')}</span>;
   return (
     <time dateTime={props.at.replace(' ', 'T')} title={stamp(props.at)}>
-      {ago(props.at)}
+      {ago(props.at, props.now)}
     </time>
   );
 }
@@ -538,6 +549,7 @@ function When(props: { at: string }) {
 export function DevicesBlock(props: BlockProps & { revoke: (d: Device) => void }) {
   const { s, n } = props;
   const d = s.devices;
+  const now = useNow();
   return (
     <Section
       id="block-devices"
@@ -588,10 +600,10 @@ export function DevicesBlock(props: BlockProps & { revoke: (d: Device) => void }
                   </span>
                 </td>
                 <td data-label={t('dash.lastPush')}>
-                  <When at={dev.lastPush} />
+                  <When at={dev.lastPush} now={now} />
                 </td>
                 <td data-label={t('dash.lastPull')}>
-                  <When at={dev.lastPull} />
+                  <When at={dev.lastPull} now={now} />
                 </td>
                 <td data-label={t('dash.pending')} class={`n${dev.pending > 0 ? ' warnnum' : ''}`}>
                   {num(dev.pending)}
