@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { t, lang } from '../i18n';
 import { ApiError, isUnauthorized } from '../lib/api';
-import { profile, needsPassword } from '../lib/session';
+import { account, profile, needsPassword } from '../lib/session';
 import { path } from '../ui/router';
 import * as api from './api';
 import { ActivityBlock, CaseloadBlock, ConflictsBlock, DevicesBlock, FeedBlock, Kpis, LagBlock, OverdueBlock, ReferralsBlock, type Drill } from './blocks';
@@ -23,6 +23,8 @@ const summary = signal<Summary | null>(null);
 const loadError = signal('');
 const forbidden = signal(false);
 const live = signal<LiveState>('connecting');
+/** The account the signals above belong to: another account on this page starts from nothing. */
+let owner = '';
 
 function message(e: unknown): string {
   if (e instanceof ApiError) return e.message || e.code;
@@ -42,6 +44,13 @@ function setFilters(next: Filters) {
 }
 
 export function Dashboard() {
+  const user = account.value?.userId ?? '';
+  if (owner !== user) {
+    owner = user;
+    summary.value = null;
+    loadError.value = '';
+    forbidden.value = false;
+  }
   const f = currentFilters();
   const key = filtersURL(f);
   const token = profile.value?.token ?? '';
