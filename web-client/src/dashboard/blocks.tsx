@@ -405,38 +405,42 @@ export function LagBlock({ s, open }: BlockProps) {
       {shown.length === 0 ? (
         <p class="muted dash-empty">{t('dash.none')}</p>
       ) : (
-        <table class="dtable compact" id="lag-table">
-          <thead>
-            <tr>
-              <th scope="col">{t('dash.day')}</th>
-              <th scope="col" class="n">{t('dash.records')}</th>
-              <th scope="col" class="n">{t('dash.avg')}</th>
-              <th scope="col" class="n">{t('dash.max')}</th>
-              <th scope="col" class="n">&gt; 1 h</th>
-              <th scope="col" class="n">&gt; 24 h</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((d) => (
-              <tr key={d.day} class={d.over24h > 0 ? 'alert' : ''}>
-                <td>
-                  <button
-                    type="button"
-                    class="link"
-                    onClick={() => open({ title: `${t('dash.lag')} · ${dayLabel(d.day)}`, params: { block: 'offline_lag', day: d.day } })}
-                  >
-                    {dayLabel(d.day)}
-                  </button>
-                </td>
-                <td class="n">{num(d.records)}</td>
-                <td class="n">{duration(d.avgSeconds)}</td>
-                <td class="n">{duration(d.maxSeconds)}</td>
-                <td class="n">{num(d.over1h)}</td>
-                <td class="n">{num(d.over24h)}</td>
+        <div class="scroll">
+          <table class="dtable compact" id="lag-table">
+            <thead>
+              <tr>
+                <th scope="col">{t('dash.day')}</th>
+                <th scope="col" class="n">{t('dash.records')}</th>
+                <th scope="col" class="n">{t('dash.avg')}</th>
+                <th scope="col" class="n">{t('dash.max')}</th>
+                <th scope="col" class="n">&gt; 1 h</th>
+                <th scope="col" class="n">&gt; 24 h</th>
+                <th scope="col" class="n">{t('dash.ahead')}</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.map((d) => (
+                <tr key={d.day} class={d.over24h > 0 ? 'alert' : ''}>
+                  <td>
+                    <button
+                      type="button"
+                      class="link"
+                      onClick={() => open({ title: `${t('dash.lag')} · ${dayLabel(d.day)}`, params: { block: 'offline_lag', day: d.day } })}
+                    >
+                      {dayLabel(d.day)}
+                    </button>
+                  </td>
+                  <td class="n">{num(d.records)}</td>
+                  <td class="n">{duration(d.avgSeconds)}</td>
+                  <td class="n">{duration(d.maxSeconds)}</td>
+                  <td class="n">{num(d.over1h)}</td>
+                  <td class="n">{num(d.over24h)}</td>
+                  <td class={`n${d.ahead > 0 ? ' warnnum' : ''}`}>{num(d.ahead)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </Section>
   );
