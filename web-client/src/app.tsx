@@ -14,6 +14,8 @@ import { SyncStatus, Conflicts, SettingsScreen, StorageWarnings } from './screen
 import { Link, match, path } from './ui/router';
 import { dirtyForms } from './ui/form';
 import { views } from './lib/view';
+import { DashboardRoute } from './dashboard/route';
+import { isSupervisor } from './lib/session';
 
 /** Set by the service worker registration when a new version waits. */
 export const updateReady = signal<null | (() => void)>(null);
@@ -36,6 +38,7 @@ function Route() {
   if (match('/sync')) return <SyncStatus />;
   if (match('/conflitti')) return <Conflicts />;
   if (match('/impostazioni')) return <SettingsScreen />;
+  if (match('/dashboard')) return <DashboardRoute />;
   return <Home />;
 }
 
@@ -118,6 +121,11 @@ function Shell() {
           <span>{t('app.name')}</span>
         </Link>
         <StatusChip />
+        {isSupervisor() && (
+          <Link href="/dashboard" class="chip dashboard" aria-current={active('/dashboard') ? 'page' : undefined}>
+            {t('dash.nav')}
+          </Link>
+        )}
         {conflicts > 0 && (
           <Link href="/conflitti" class="chip conflict">
             {t('nav.conflicts')} · {conflicts}
@@ -144,7 +152,7 @@ function Shell() {
           </button>
         </div>
       )}
-      <main id="main">
+      <main id="main" class={active('/dashboard') ? 'wide' : undefined}>
         {!ready.value ? (
           <p class="muted">{t('app.loading')}</p>
         ) : (
