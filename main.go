@@ -15,6 +15,7 @@ import (
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
 
 	"strada/internal/accesslog"
+	"strada/internal/dashboard"
 	"strada/internal/events"
 	"strada/internal/natsbus"
 	"strada/internal/storage"
@@ -56,6 +57,8 @@ func main() {
 		"how long the access log of person reads keeps a row; 0 keeps every row (env STRADA_ACCESS_LOG_RETENTION)")
 	flags.StringVar(&cfg.ErasureRegister, "erasure-register", envOr("STRADA_ERASURE_REGISTER", ""),
 		"file of the erasure register, re-applied after a restore; keep it with the configuration, not in backups; empty: <dir>/erasure_register.jsonl (env STRADA_ERASURE_REGISTER)")
+	flags.DurationVar(&cfg.SilentAfter, "silent-after", envDuration("STRADA_SILENT_AFTER", dashboard.DefaultSilentAfter),
+		"dashboard: a device that has not synced for this long is flagged silent, whole hours from 1h to 720h (env STRADA_SILENT_AFTER)")
 
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
 		// Collection changes made in the admin UI become migration files

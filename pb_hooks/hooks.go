@@ -52,6 +52,9 @@ type Config struct {
 	// ErasureRegister is the erasure register's file; empty:
 	// erasure.DefaultRegisterFile in the data directory.
 	ErasureRegister string
+	// SilentAfter is the dashboard's default silent threshold of a device;
+	// zero: dashboard.DefaultSilentAfter.
+	SilentAfter time.Duration
 
 	// Credentials and TLS of an external NATS (see natsbus.Config).
 	NATSCreds, NATSNKey                string
@@ -79,13 +82,19 @@ func Register(app core.App, cfg *Config) *Runtime {
 	BindRecordHooks(app, rt.Log)
 	BindRecordAPI(app)
 	BindSyncAPI(app, rt.Hub)
-	BindDashboard(app, rt.Hub)
+	dash := BindDashboard(app, rt.Hub)
+	if cfg.SilentAfter != 0 {
+		dash.SilentAfter = cfg.SilentAfter
+	}
 	BindLimits(app)
 	// Erasures kept in a register and re-applied after a restore; a request
 	// log without query strings or erased ids; no leftovers on disk.
 	register := erasure.BindRegister(app, func() string { return cfg.ErasureRegister })
 	storage.Bind(app, register.Has)
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if err := dashboard.CheckSilentAfter(dash.SilentAfter); err != nil {
+			return err
+		}
 		if err := rt.start(se.App, cfg); err != nil {
 			return err
 		}
