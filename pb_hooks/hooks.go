@@ -18,6 +18,7 @@ import (
 	"strada/internal/accesslog"
 	"strada/internal/changelog"
 	"strada/internal/dashboard"
+	"strada/internal/dashboard/rollup"
 	"strada/internal/demo"
 	"strada/internal/domain"
 	"strada/internal/erasure"
@@ -141,6 +142,11 @@ func BindRecordHooks(app core.App, log *changelog.Log) {
 	app.OnRecordDeleteExecute(logged...).BindFunc(log.OnDeleteExecute)
 	app.OnRecordCreateExecute(domain.Referrals).BindFunc(integrity.RecordReferralHistory)
 	app.OnRecordUpdateExecute(domain.Referrals).BindFunc(integrity.RecordReferralHistory)
+	// The dashboard's counts, in the same transaction (after the log's
+	// hooks): create, update and delete of visits, contacts, persons,
+	// referrals and their history; the offline lag follows the change log
+	// by triggers.
+	rollup.Bind(app)
 
 	// The record API: request checks and the actor for the log.
 	app.OnRecordCreateRequest(fieldWork...).BindFunc(restguard.OnRecordWriteRequest)

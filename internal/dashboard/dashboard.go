@@ -83,6 +83,12 @@ type Dashboard struct {
 	Coalesce time.Duration
 	// TicketTTL is how long a stream ticket may be used.
 	TicketTTL time.Duration
+	// Direct computes activity, caseload, referrals and offline lag from
+	// the records and the change log at each request instead of reading
+	// the rollups that the record hooks keep: seconds instead of
+	// milliseconds over a million records. Tests and benchmarks compare
+	// the two.
+	Direct bool
 
 	streams streamCount
 	tickets usedTickets
