@@ -117,13 +117,15 @@ func around(e *core.RecordEvent, before func(tx core.App, t *touched) error, aft
 		e.App = tx
 		t := &touched{}
 		t.add(e.Record.Collection().Name, e.Record.Id)
+		// A new record has nothing counted yet, nor anything that depends
+		// on it.
 		if !e.Record.IsNew() {
 			if err := before(tx, t); err != nil {
 				return err
 			}
-		}
-		if err := t.counts(tx, -1); err != nil {
-			return err
+			if err := t.counts(tx, -1); err != nil {
+				return err
+			}
 		}
 		if err := e.Next(); err != nil {
 			return err
