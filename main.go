@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"strada/internal/accesslog"
+	"strada/internal/dashboard"
 	"strada/internal/events"
 	"strada/internal/natsbus"
 	"strada/internal/simulate"
@@ -85,6 +86,8 @@ func main() {
 		"the field app locks after this long without use or hidden, from 1m to 60m; sent to devices at sign-in and with every pull (env STRADA_LOCK_AFTER)")
 	flags.StringVar(&cfg.ErasureRegister, "erasure-register", envOr("STRADA_ERASURE_REGISTER", ""),
 		"file of the erasure register, re-applied after a restore; keep it with the configuration, not in backups; empty: <dir>/erasure_register.jsonl (env STRADA_ERASURE_REGISTER)")
+	flags.DurationVar(&cfg.SilentAfter, "silent-after", envDuration("STRADA_SILENT_AFTER", dashboard.DefaultSilentAfter),
+		"dashboard: a device that has not synced for this long is flagged silent, whole hours from 1h to 720h (env STRADA_SILENT_AFTER)")
 
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
 		// Collection changes made in the admin UI become migration files

@@ -18,6 +18,7 @@ import (
 	"strada/internal/accesslog"
 	"strada/internal/changelog"
 	"strada/internal/dashboard"
+	"strada/internal/dashboard/rollup"
 	"strada/internal/demo"
 	"strada/internal/domain"
 	"strada/internal/erasure"
@@ -55,6 +56,9 @@ type Config struct {
 	// LockAfter is the field app's idle lock time sent to devices; zero:
 	// syncapi.DefaultLockAfter.
 	LockAfter time.Duration
+	// SilentAfter is the dashboard's default silent threshold of a device;
+	// zero: dashboard.DefaultSilentAfter.
+	SilentAfter time.Duration
 
 	// Credentials and TLS of an external NATS (see natsbus.Config).
 	NATSCreds, NATSNKey                string
@@ -82,18 +86,24 @@ func Register(app core.App, cfg *Config) *Runtime {
 	BindRecordHooks(app, rt.Log)
 	BindRecordAPI(app)
 	syncAPI := BindSyncAPI(app, rt.Hub)
-	BindDashboard(app, rt.Hub)
+	dash := BindDashboard(app, rt.Hub)
 	BindLimits(app)
 	// Erasures kept in a register and re-applied after a restore; a request
 	// log without query strings or erased ids; no leftovers on disk.
 	register := erasure.BindRegister(app, func() string { return cfg.ErasureRegister })
 	storage.Bind(app, register.Has)
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		// Read here: the command line is parsed after Register.
+		if cfg.SilentAfter != 0 {
+			dash.SilentAfter = cfg.SilentAfter
+		}
+		if err := dashboard.CheckSilentAfter(dash.SilentAfter); err != nil {
+			return err
+		}
+		syncAPI.LockAfter = cfg.LockAfter
 		if err := rt.start(se.App, cfg); err != nil {
 			return err
 		}
-		// Read here: the command line is parsed after Register.
-		syncAPI.LockAfter = cfg.LockAfter
 		metricsToken, err := opsview.LoadOrCreateToken(cfg.MetricsToken, se.App.DataDir())
 		if err != nil {
 			return err
@@ -137,6 +147,11 @@ func BindRecordHooks(app core.App, log *changelog.Log) {
 	app.OnRecordDeleteExecute(logged...).BindFunc(log.OnDeleteExecute)
 	app.OnRecordCreateExecute(domain.Referrals).BindFunc(integrity.RecordReferralHistory)
 	app.OnRecordUpdateExecute(domain.Referrals).BindFunc(integrity.RecordReferralHistory)
+	// The dashboard's counts, in the same transaction (after the log's
+	// hooks): create, update and delete of visits, contacts, persons,
+	// referrals and their history; the offline lag follows the change log
+	// by triggers.
+	rollup.Bind(app)
 
 	// The record API: request checks and the actor for the log.
 	app.OnRecordCreateRequest(fieldWork...).BindFunc(restguard.OnRecordWriteRequest)

@@ -20,6 +20,7 @@ import (
 	"strada/internal/apptest"
 	"strada/internal/changelog"
 	"strada/internal/dashboard"
+	"strada/internal/dashboard/rollup"
 	"strada/internal/domain"
 	"strada/internal/events"
 	"strada/internal/storage"
@@ -54,11 +55,20 @@ func benchApp(b *testing.B) *tests.TestApp {
 		}
 		b.Logf("generated %d field-work records in %s into %s", benchPersons+benchVisits+benchContacts+benchReferrals, time.Since(start).Round(time.Second), dir)
 	}
+	// Opening a copy runs the migrations the cached file has not seen: the
+	// rollups' migration fills them from the generated records.
+	start := time.Now()
 	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: dir, EncryptionEnv: "pb_test_env", DBConnect: storage.Connect})
 	if err != nil {
 		b.Fatalf("open benchmark data: %v", err)
 	}
 	b.Cleanup(app.Cleanup)
+	b.Logf("copied and migrated in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if err := rollup.Rebuild(app); err != nil {
+		b.Fatalf("rebuild rollups: %v", err)
+	}
+	b.Logf("rollups rebuilt from 1,000,000 records in %s", time.Since(start).Round(time.Millisecond))
 	return app
 }
 
@@ -303,9 +313,12 @@ func percentile(d []time.Duration, p float64) float64 {
 	return float64(d[i].Microseconds()) / 1000
 }
 
+// BenchmarkSummary measures the summary read from the rollups and, side by
+// side in the same run, computed from the records at each request
+// (Dashboard.Direct).
 func BenchmarkSummary(b *testing.B) {
 	app := benchApp(b)
-	hooks.BindDashboard(app, events.NewHub(app.Logger()))
+	d := hooks.BindDashboard(app, events.NewHub(app.Logger()))
 	handler := apptest.Handler(b, app)
 	token := apptest.Token(b, app, apptest.Supervisor)
 	var n int
@@ -323,19 +336,81 @@ func BenchmarkSummary(b *testing.B) {
 		{"today", "period=today"},
 		{"worker-month", "period=month&worker=" + worker},
 	} {
-		b.Run(c.name, func(b *testing.B) {
+		for _, direct := range []bool{false, true} {
+			name := "rollups/" + c.name
+			if direct {
+				name = "direct/" + c.name
+			}
+			b.Run(name, func(b *testing.B) {
+				d.Direct = direct
+				summaryTimes(b, handler, token, c.query)
+			})
+		}
+	}
+}
+
+// summaryTimes gets the summary with query b.N times and reports the
+// median and 99th percentile.
+func summaryTimes(b *testing.B, handler http.Handler, token, query string) {
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		req := httptest.NewRequest(http.MethodGet, dashboard.RouteSummary+"?"+query, nil)
+		req.Header.Set("Authorization", token)
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		handler.ServeHTTP(rec, req)
+		times = append(times, time.Since(start))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("summary: got %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	b.StopTimer()
+	slices.Sort(times)
+	b.ReportMetric(percentile(times, 0.50), "p50_ms")
+	b.ReportMetric(percentile(times, 0.99), "p99_ms")
+}
+
+// BenchmarkWriteVisit measures saving a camp visit (with Strada's hooks,
+// on the demo database) with the rollup hooks and, side by side, without
+// them: what keeping the counts costs a write.
+func BenchmarkWriteVisit(b *testing.B) {
+	for _, withRollups := range []bool{true, false} {
+		name := "with-rollups"
+		if !withRollups {
+			name = "without-rollups"
+		}
+		b.Run(name, func(b *testing.B) {
+			app := apptest.New(b)
+			if !withRollups {
+				rollup.Unbind(app)
+			}
+			team := apptest.Team(b, app, "camp_outreach")
+			site, err := app.FindFirstRecordByData(domain.Sites, "kind", "camp")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var persons []string
+			if err := app.DB().NewQuery("SELECT id FROM persons WHERE team = {:t} LIMIT 3").Bind(dbx.Params{"t": team}).Column(&persons); err != nil {
+				b.Fatal(err)
+			}
+			worker := apptest.User(b, app, apptest.CampWorker).Id
+			visits, err := app.FindCachedCollectionByNameOrId(domain.CampVisits)
+			if err != nil {
+				b.Fatal(err)
+			}
+			actor := changelog.AppWithActor(app, changelog.Actor{User: worker})
 			times := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
-			for range b.N {
-				req := httptest.NewRequest(http.MethodGet, dashboard.RouteSummary+"?"+c.query, nil)
-				req.Header.Set("Authorization", token)
-				rec := httptest.NewRecorder()
+			for i := range b.N {
+				v := core.NewRecord(visits)
+				v.Load(map[string]any{"team": team, "site": site.Id, "visited_at": time.Now().UTC().Format("2006-01-02 15:04:05.000Z"),
+					"workers": []string{worker}, "persons_met": persons, "households_met": i % 5, "topics": []string{"health", "school"}})
 				start := time.Now()
-				handler.ServeHTTP(rec, req)
-				times = append(times, time.Since(start))
-				if rec.Code != http.StatusOK {
-					b.Fatalf("summary: got %d %s", rec.Code, rec.Body.String())
+				if err := actor.Save(v); err != nil {
+					b.Fatal(err)
 				}
+				times = append(times, time.Since(start))
 			}
 			b.StopTimer()
 			slices.Sort(times)

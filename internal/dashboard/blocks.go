@@ -221,8 +221,14 @@ func logFilters(b *sqlBuilder, f filters) string {
 	return w
 }
 
-func offlineLag(app core.App, f filters) ([]LagDay, error) {
+// offlineLagOf reads the offline lag from the change log.
+func offlineLagOf(app core.App, f filters) ([]LagDay, error) {
 	q, days := lagQuery(f)
+	return runLag(app, q, days)
+}
+
+// runLag runs the offline lag statement q and gives every day its entry.
+func runLag(app core.App, q query, days []string) ([]LagDay, error) {
 	var rows []struct {
 		Day     string  `db:"day"`
 		Records int     `db:"records"`

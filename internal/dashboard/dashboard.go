@@ -9,6 +9,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -53,9 +54,13 @@ const (
 // Defaults of a Dashboard.
 const (
 	DefaultSilentAfter = 48 * time.Hour
-	DefaultHeartbeat   = 15 * time.Second
-	DefaultCoalesce    = 250 * time.Millisecond
-	DefaultTicketTTL   = 60 * time.Second
+	// MinSilentAfter and MaxSilentAfter bound the silent threshold, as
+	// silentHours bounds a request's.
+	MinSilentAfter   = time.Hour
+	MaxSilentAfter   = 720 * time.Hour
+	DefaultHeartbeat = 15 * time.Second
+	DefaultCoalesce  = 250 * time.Millisecond
+	DefaultTicketTTL = 60 * time.Second
 	// MaxStreamsPerUser caps the open dashboard streams of one account in
 	// this process: a few tabs, and reconnects not yet noticed.
 	MaxStreamsPerUser = 5
@@ -78,6 +83,12 @@ type Dashboard struct {
 	Coalesce time.Duration
 	// TicketTTL is how long a stream ticket may be used.
 	TicketTTL time.Duration
+	// Direct computes activity, caseload, referrals and offline lag from
+	// the records and the change log at each request instead of reading
+	// the rollups that the record hooks keep: seconds instead of
+	// milliseconds over a million records. Tests and benchmarks compare
+	// the two.
+	Direct bool
 
 	streams streamCount
 	tickets usedTickets
@@ -99,6 +110,16 @@ func (d *Dashboard) Bind(se *core.ServeEvent) {
 	se.Router.GET(RouteExport, d.HandleExport)
 	se.Router.POST(RouteStreamTicket, d.HandleStreamTicket)
 	se.Router.GET(RouteStream, d.HandleStream)
+}
+
+// CheckSilentAfter refuses a default silent threshold outside
+// MinSilentAfter..MaxSilentAfter or not a whole number of hours (the page
+// and silentHours count in hours).
+func CheckSilentAfter(d time.Duration) error {
+	if d < MinSilentAfter || d > MaxSilentAfter || d%time.Hour != 0 {
+		return fmt.Errorf("silent-after is %s: give whole hours from 1h to 720h (30 days), such as 48h", d)
+	}
+	return nil
 }
 
 // Error is the body of every dashboard error answer.

@@ -28,6 +28,7 @@ func SummaryQueries(now time.Time, teams []string, site, worker string) []Planne
 	qs = append(qs, svc, stuck, outcomes[0], overdueCountQuery(f))
 	lag, _ := lagQuery(f)
 	qs = append(qs, lag)
+	qs = append(qs, countedQueries(f)...)
 	for _, team := range teams {
 		b := newBuilder()
 		qs = append(qs, b.query("feed of "+team, b.feedSQL(f, team, FeedSize)))

@@ -13,7 +13,7 @@ import (
 // fieldWorkScan matches a query plan step that reads a whole table (or a
 // whole index) of field work or the change log, by name or by the aliases
 // the dashboard's SQL gives them.
-var fieldWorkScan = regexp.MustCompile(`^SCAN (camp_visits|secretariat_contacts|referrals|referral_events|persons|strada_changes|v|x|c|n|r|ev|p|ps|pc)\b`)
+var fieldWorkScan = regexp.MustCompile(`^SCAN (camp_visits|secretariat_contacts|referrals|referral_events|persons|strada_changes|dashboard_counts|dashboard_lag|dashboard_seen|v|x|c|n|r|ev|p|ps|pc|k|s)\b`)
 
 func TestSummaryQueriesUseIndexes(t *testing.T) {
 	app := apptest.New(t)

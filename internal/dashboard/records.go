@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"strada/internal/accesslog"
 	"strada/internal/domain"
 )
 
@@ -72,6 +74,11 @@ func (d *Dashboard) HandleRecords(e *core.RequestEvent) error {
 	}
 	if err != nil {
 		d.logger.Error("dashboard records failed", "user", e.Auth.Id, "block", r.Block, "error", err)
+		return answer(e, internal(err))
+	}
+	// Person codes leave the server only with a row in the access log.
+	if err := logReads(e.App, e.Auth, r.Items); err != nil {
+		d.logger.Error("dashboard records: access log failed", "user", e.Auth.Id, "block", r.Block, "error", err)
 		return answer(e, internal(err))
 	}
 	e.Response.Header().Set("Cache-Control", "no-store")
@@ -300,4 +307,60 @@ func feedTotal(app core.App, f filters) (int, error) {
 	err := b.query("feed total", `SELECT count(*) FROM `+changesTable+` c WHERE c.team IN (`+b.in(f.teams)+`)
 		AND c.at >= `+b.arg(logTime(f.period.Current.From))+` AND c.at < `+b.arg(logTime(f.period.Current.To))+logFilters(b, f)).row(app, &n)
 	return n, err
+}
+
+// logReads writes to the access log (internal/accesslog) the persons whose
+// codes a drill-down page shows, as a list read: the record itself when
+// its collection is about one person (persons, contacts, referrals), the
+// person's own record otherwise (the persons met of a visit, the person of
+// a conflict).
+func logReads(app core.App, auth *core.Record, items []Item) error {
+	var all []string
+	for _, it := range items {
+		all = append(all, it.PersonCodes...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	var persons []struct {
+		ID   string `db:"id"`
+		Team string `db:"team"`
+		Code string `db:"code"`
+	}
+	b := newBuilder()
+	if err := b.query("persons of codes", `SELECT id, team, code FROM `+domain.Persons+` WHERE code IN (`+b.in(all)+`)`).all(app, &persons); err != nil {
+		return err
+	}
+	byCode := map[string]int{}
+	for i, p := range persons {
+		byCode[p.Code] = i
+	}
+	var entries []accesslog.Entry
+	seen := map[accesslog.Entry]bool{}
+	for _, it := range items {
+		for _, code := range it.PersonCodes {
+			i, ok := byCode[code]
+			if !ok {
+				continue
+			}
+			p := persons[i]
+			en := accesslog.Entry{Person: p.ID, Team: p.Team, Collection: domain.Persons, Record: p.ID}
+			if accesslog.IsSubject(it.Collection) {
+				en.Collection, en.Record = it.Collection, it.ID
+				if it.Team != "" {
+					en.Team = it.Team
+				}
+			}
+			if !seen[en] {
+				seen[en] = true
+				entries = append(entries, en)
+			}
+		}
+	}
+	if err := accesslog.Write(app, accesslog.ReaderOf(auth), accesslog.ActionList, entries); err != nil {
+		return fmt.Errorf("log dashboard reads: %w", err)
+	}
+	return nil
 }

@@ -269,6 +269,10 @@ func (d *Dashboard) summary(app core.App, f filters, silentAfter time.Duration) 
 		return nil, err
 	}
 	s.Seq = seq
+	activity, caseload, referrals, offlineLag := countedActivity, countedCaseload, countedReferrals, countedOfflineLag
+	if d.Direct {
+		activity, caseload, referrals, offlineLag = activityOf, caseloadOf, referralsOf, offlineLagOf
+	}
 	steps := []func() error{
 		func() (err error) { s.Teams, s.Sites, s.Workers, err = directory(app, f); return },
 		func() (err error) { s.Activity.Current, err = activity(app, f, f.period.Current); return },
@@ -339,9 +343,16 @@ func activityQueries(f filters, w window) (visits, topics, contacts, requests qu
 	return
 }
 
-func activity(app core.App, f filters, w window) (Activity, error) {
-	var a Activity
+// activityOf reads one window's activity from the records.
+func activityOf(app core.App, f filters, w window) (Activity, error) {
 	qv, qt, qc, qr := activityQueries(f, w)
+	return runActivity(app, qv, qt, qc, qr)
+}
+
+// runActivity runs the statements of one window's activity: visits by
+// camp, topics, contacts by institute, requests.
+func runActivity(app core.App, qv, qt, qc, qr query) (Activity, error) {
+	var a Activity
 	if err := qv.all(app, &a.VisitsByCamp); err != nil {
 		return a, err
 	}
@@ -433,9 +444,16 @@ func caseloadQueries(f filters) (total, seen query) {
 	return
 }
 
-func caseload(app core.App, f filters) (Caseload, error) {
-	var c Caseload
+// caseloadOf reads the caseload from the records.
+func caseloadOf(app core.App, f filters) (Caseload, error) {
 	qt, qs := caseloadQueries(f)
+	return runCaseload(app, qt, qs)
+}
+
+// runCaseload runs the statements of the persons followed (total, new this
+// week) and of those seen within 90, 30 and 60 days.
+func runCaseload(app core.App, qt, qs query) (Caseload, error) {
+	var c Caseload
 	if err := qt.row(app, &c.Followed, &c.NewThisWeek); err != nil {
 		return c, err
 	}
@@ -478,10 +496,17 @@ func workerOf(b *sqlBuilder, f filters, alias string) string {
 	return " AND " + alias + ".created_by = " + b.arg(f.worker)
 }
 
-func referrals(app core.App, f filters) (Referrals, error) {
+// referralsOf reads the pipeline from the records.
+func referralsOf(app core.App, f filters) (Referrals, error) {
+	qs, qstuck, qo := referralQueries(f)
+	return runReferrals(app, qs, qstuck, qo)
+}
+
+// runReferrals runs the statements of the pipeline by service and status,
+// the stuck referrals and the outcomes of both windows.
+func runReferrals(app core.App, qs, qstuck query, qo [2]query) (Referrals, error) {
 	var r Referrals
 	r.StuckDays = int(StuckAfter.Hours() / 24)
-	qs, qstuck, qo := referralQueries(f)
 	var rows []struct {
 		Service string `db:"service"`
 		Status  string `db:"status"`
