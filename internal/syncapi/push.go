@@ -2,7 +2,6 @@ package syncapi
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -58,7 +56,16 @@ func (a *API) Push(e *core.RequestEvent) error {
 	device := deviceOf(e)
 	p := pusher{user: e.Auth, device: device.Id, scope: scopeOf(e.Auth)}
 	var results []Result
-	err = e.App.RunInTransaction(func(tx core.App) error {
+	err = e.App.RunInTransaction(func(tx core.App) (err error) {
+		p.batch, err = newBatch(e.App, tx, changelog.Of(tx), batch.Mutations)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if closeErr := p.batch.close(); closeErr != nil {
+				err = errors.Join(err, closeErr)
+			}
+		}()
 		results = make([]Result, 0, len(batch.Mutations))
 		for _, d := range batch.Mutations {
 			r, err := p.apply(e.Request.Context(), tx, d)
@@ -86,6 +93,7 @@ type pusher struct {
 	user   *core.Record
 	device string
 	scope  userScope
+	batch  *batch
 }
 
 // apply applies one mutation inside tx. The returned error is a server
@@ -95,14 +103,11 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 	if d.Reject != nil {
 		return Result{ID: m.ID, Status: StatusRejected, Error: d.Reject}, nil
 	}
-	first, owner, found, err := ledgerLookup(tx, m.ID)
-	if err != nil {
-		return Result{}, err
-	}
-	if found {
-		if owner != p.user.Id {
+	if seen, found := p.batch.ledger[m.ID]; found {
+		if seen.user != p.user.Id {
 			return Result{ID: m.ID, Status: StatusRejected, Error: reject("mutation_id_taken", "id", "This mutation id was used by another user.")}, nil
 		}
+		first := seen.result
 		first.FirstStatus = first.Status
 		first.Status = StatusDuplicate
 		return first, nil
@@ -112,6 +117,7 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 		return Result{}, err
 	}
 	res, journal, err := p.applyInSavepoint(ctx, tx, m)
+	p.batch.touch(m.Collection, m.RecordID)
 	if err != nil {
 		if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
 			return Result{}, errors.Join(err, rollbackErr)
@@ -129,7 +135,7 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 	} else if err := savepoint(tx, "release"); err != nil {
 		return Result{}, err
 	}
-	if err := ledgerStore(tx, m.ID, p.user.Id, p.device, res); err != nil {
+	if err := p.batch.storeLedger(m.ID, p.user.Id, p.device, res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -167,12 +173,9 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	rcpt := &changelog.Receipt{RecordID: m.RecordID}
 	ctx = changelog.WithReceipt(changelog.WithActor(ctx, actor), rcpt)
 
-	existing, err := tx.FindRecordById(collection, m.RecordID)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Result{}, nil, fmt.Errorf("read %s/%s: %w", m.Collection, m.RecordID, err)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		existing = nil
+	existing, err := p.batch.record(collection, m.RecordID)
+	if err != nil {
+		return Result{}, nil, err
 	}
 	// A record the user may not read is answered as if it did not exist,
 	// so that no answer tells another team's id from an unused one.
@@ -213,6 +216,12 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		rec.Id = m.RecordID
 		for name, v := range values {
 			rec.Set(name, v)
+		}
+		if p.batch.canBulkCreate(collection) {
+			if err := p.batch.create(ctx, rec, rcpt); err != nil {
+				return Result{}, nil, err
+			}
+			return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 		}
 		if err := tx.SaveWithContext(ctx, rec); err != nil {
 			return Result{}, transitionJournal(m, rec, p, err), err
@@ -563,40 +572,4 @@ func sameJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
-}
-
-// ledgerLookup returns the first result of a mutation id and its user.
-func ledgerLookup(tx core.App, id string) (Result, string, bool, error) {
-	var row struct {
-		User   string `db:"user_id"`
-		Result string `db:"result"`
-	}
-	err := tx.NonconcurrentDB().Select("user_id", "result").From("strada_mutations").
-		Where(dbx.HashExp{"id": id}).Limit(1).One(&row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Result{}, "", false, nil
-	}
-	if err != nil {
-		return Result{}, "", false, fmt.Errorf("read mutation ledger %s: %w", id, err)
-	}
-	var r Result
-	if err := json.Unmarshal([]byte(row.Result), &r); err != nil {
-		return Result{}, "", false, fmt.Errorf("decode ledger result %s: %w", id, err)
-	}
-	return r, row.User, true, nil
-}
-
-func ledgerStore(tx core.App, id, user, device string, r Result) error {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode result %s: %w", id, err)
-	}
-	_, err = tx.NonconcurrentDB().Insert("strada_mutations", dbx.Params{
-		"id": id, "user_id": user, "device_id": device, "result": string(body),
-		"at": time.Now().UTC().Format(time.RFC3339Nano),
-	}).Execute()
-	if err != nil {
-		return fmt.Errorf("record mutation %s: %w", id, err)
-	}
-	return nil
 }
