@@ -234,7 +234,10 @@ func (b *batch) canBulkCreate(c *core.Collection) bool {
 // record (integrity.AssignID), the record is validated by the same
 // validation hooks and field rules, stamped and logged by the change log,
 // and PocketBase's after-create hooks run once the push commits. The error
-// is a validation error (a rejection) or a server fault.
+// is a validation error (a rejection) or a server fault. It needs no
+// savepoint: nothing is written before the record's insert, a statement
+// SQLite undoes by itself when it fails, and a failure after it is a
+// serverFault.
 func (b *batch) create(ctx context.Context, rec *core.Record, rcpt *changelog.Receipt) error {
 	c := rec.Collection()
 	tomb, err := b.tombstone(c.Name, rec.Id)
@@ -273,9 +276,12 @@ func (b *batch) create(ctx context.Context, rec *core.Record, rcpt *changelog.Re
 		return fmt.Errorf("insert %s/%s: %w", c.Name, rec.Id, err)
 	}
 	rec.MarkAsNotNew()
+	// No savepoint holds this mutation: once the record is written, any
+	// failure aborts the whole push, so that no record stays without its
+	// change row.
 	seq, version, err := b.log.LogCreate(ctx, rec)
 	if err != nil {
-		return err
+		return serverFault{err}
 	}
 	rcpt.Seq, rcpt.Version = seq, version
 	// As app.Save inside a transaction: the after-create hooks run when
@@ -293,6 +299,13 @@ func (b *batch) create(ctx context.Context, rec *core.Record, rcpt *changelog.Re
 	})
 	return nil
 }
+
+// serverFault is an error that aborts the whole push, never answered as a
+// rejection of one mutation.
+type serverFault struct{ err error }
+
+func (s serverFault) Error() string { return s.err.Error() }
+func (s serverFault) Unwrap() error { return s.err }
 
 // insertOf returns the prepared insert of a record of c, with every
 // column of the collection.

@@ -34,8 +34,10 @@ type pushResponse struct {
 }
 
 // Push answers POST /api/sync/push: it applies the mutations in order in
-// one transaction, each inside its own savepoint so that a rejected one
-// leaves nothing behind and never blocks the next. A server fault rolls the
+// one transaction, each inside its own savepoint (or, on the bulk path,
+// single statements) so that a rejected one leaves nothing behind and never
+// blocks the next. What the mutations need to know (ledger, records,
+// tombstones) is read once for the whole push. A server fault rolls the
 // whole request back and answers 5xx.
 func (a *API) Push(e *core.RequestEvent) error {
 	body, err := httpbody.Read(e.Response, e.Request, MaxPushBytes)
@@ -94,6 +96,8 @@ type pusher struct {
 	device string
 	scope  userScope
 	batch  *batch
+	// inSavepoint is set once the current mutation opened its savepoint.
+	inSavepoint bool
 }
 
 // apply applies one mutation inside tx. The returned error is a server
@@ -113,14 +117,14 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 		return first, nil
 	}
 
-	if err := savepoint(tx, "begin"); err != nil {
-		return Result{}, err
-	}
+	p.inSavepoint = false
 	res, journal, err := p.applyInSavepoint(ctx, tx, m)
 	p.batch.touch(m.Collection, m.RecordID)
 	if err != nil {
-		if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
-			return Result{}, errors.Join(err, rollbackErr)
+		if p.inSavepoint {
+			if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
+				return Result{}, errors.Join(err, rollbackErr)
+			}
 		}
 		rej := rejectionOf(err)
 		if rej == nil {
@@ -132,13 +136,31 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 				return Result{}, err
 			}
 		}
-	} else if err := savepoint(tx, "release"); err != nil {
-		return Result{}, err
+	} else if p.inSavepoint {
+		if err := savepoint(tx, "release"); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := p.batch.storeLedger(m.ID, p.user.Id, p.device, res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// begin opens the mutation's savepoint before its first write through
+// app.Save or app.Delete, whose hooks write several rows. A mutation
+// rejected before it writes anything needs none, nor does a create on the
+// bulk path, which writes with single statements that SQLite undoes on
+// their own when they fail (see batch.create).
+func (p *pusher) begin(tx core.App) error {
+	if p.inSavepoint {
+		return nil
+	}
+	if err := savepoint(tx, "begin"); err != nil {
+		return err
+	}
+	p.inSavepoint = true
+	return nil
 }
 
 func savepoint(tx core.App, action string) error {
@@ -223,6 +245,9 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 			}
 			return p.result(tx, m, rcpt, StatusApplied, nil, nil)
 		}
+		if err := p.begin(tx); err != nil {
+			return Result{}, nil, err
+		}
 		if err := tx.SaveWithContext(ctx, rec); err != nil {
 			return Result{}, transitionJournal(m, rec, p, err), err
 		}
@@ -281,6 +306,9 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 
 	for name, v := range values {
 		existing.Set(name, v)
+	}
+	if err := p.begin(tx); err != nil {
+		return Result{}, nil, err
 	}
 	if err := tx.SaveWithContext(ctx, existing); err != nil {
 		return Result{}, transitionJournal(m, existing, p, err), err
@@ -360,6 +388,9 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 			baseVersion: m.BaseVersion, version: current + 1,
 		}
 	}
+	if err := p.begin(tx); err != nil {
+		return Result{}, nil, err
+	}
 	if err := tx.DeleteWithContext(ctx, existing); err != nil {
 		return Result{}, nil, err
 	}
@@ -433,6 +464,10 @@ func isTransitionError(err error) bool {
 // rejectionOf turns an error from applying a mutation into its rejection,
 // or nil when the error is a server fault.
 func rejectionOf(err error) *ResultError {
+	var sf serverFault
+	if errors.As(err, &sf) {
+		return nil
+	}
 	var rj rejectedErr
 	if errors.As(err, &rj) {
 		return rj.ResultError
