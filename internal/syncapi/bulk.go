@@ -68,14 +68,12 @@ func newBatch(app, tx core.App, log *changelog.Log, muts []DecodedMutation) (*ba
 	}
 	var ids []any
 	byCollection := map[string][]string{}
-	var recordIDs []any
 	for _, d := range muts {
 		if d.Reject != nil {
 			continue
 		}
 		ids = append(ids, d.Mutation.ID)
 		byCollection[d.Mutation.Collection] = append(byCollection[d.Mutation.Collection], d.Mutation.RecordID)
-		recordIDs = append(recordIDs, d.Mutation.RecordID)
 	}
 	if len(ids) > 0 {
 		var rows []struct {
@@ -105,23 +103,23 @@ func newBatch(app, tx core.App, log *changelog.Log, muts []DecodedMutation) (*ba
 			b.existing[refKey(name, r.Id)] = r
 		}
 	}
-	if len(recordIDs) > 0 {
+	for name, rids := range byCollection {
 		var rows []struct {
-			Collection string `db:"collection"`
-			RecordID   string `db:"record_id"`
-			Op         string `db:"op"`
+			RecordID string `db:"record_id"`
+			Op       string `db:"op"`
 		}
 		// The last delete or purge of each id, as changelog.Tombstone reads
-		// it one record at a time.
-		err := tx.NonconcurrentDB().Select("collection", "record_id", "op").From(changelog.Table).
-			Where(dbx.In("record_id", recordIDs...)).
+		// it one record at a time, along the (collection, record_id) index.
+		err := tx.NonconcurrentDB().Select("record_id", "op").From(changelog.Table).
+			Where(dbx.HashExp{"collection": name}).
+			AndWhere(dbx.In("record_id", toAny(rids)...)).
 			AndWhere(dbx.In("op", string(changelog.OpDelete), string(changelog.OpPurge))).
 			OrderBy("seq ASC").All(&rows)
 		if err != nil {
-			return nil, fmt.Errorf("read tombstones of the push: %w", err)
+			return nil, fmt.Errorf("read tombstones of the push's %s: %w", name, err)
 		}
 		for _, r := range rows {
-			b.tombstones[refKey(r.Collection, r.RecordID)] = changelog.Op(r.Op)
+			b.tombstones[refKey(name, r.RecordID)] = changelog.Op(r.Op)
 		}
 	}
 	b.ledgerInsert = tx.NonconcurrentDB().NewQuery(`INSERT INTO strada_mutations (id, user_id, device_id, result, at)

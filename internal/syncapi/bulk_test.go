@@ -13,6 +13,7 @@ import (
 	"strada/internal/apptest"
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/syncclient"
 )
 
 // TestBulkCreateWritesWhatSaveWrites pushes a new record of each
@@ -143,4 +144,47 @@ func flatten(row dbx.NullStringMap) map[string]string {
 		out[k] = string(j)
 	}
 	return out
+}
+
+// TestBulkCreateRefusesADeletedID: an id of a deleted record is never
+// used again, whether it was deleted by an earlier push or earlier in the
+// same push.
+func TestBulkCreateRefusesADeletedID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.device(apptest.CampWorker)
+	camp := e.team("camp_outreach")
+	fields := map[string]any{"team": camp, "site": e.siteOf("camp"), "visited_at": "2026-11-20 10:00:00.000Z"}
+	earlier, same := newID(), newID()
+	c.Upsert(domain.CampVisits, earlier, fields)
+	mustSync(t, c)
+	c.Delete(domain.CampVisits, earlier)
+	mustSync(t, c)
+
+	c.Upsert(domain.CampVisits, same, fields)
+	c.Delete(domain.CampVisits, same)
+	body := map[string]any{"mutations": []any{
+		c.Store.Outbox()[0], c.Store.Outbox()[1],
+		map[string]any{"id": newUUID(), "collection": domain.CampVisits, "recordId": same, "op": "upsert", "fields": fields},
+		map[string]any{"id": newUUID(), "collection": domain.CampVisits, "recordId": earlier, "op": "upsert", "fields": fields},
+	}}
+	var got struct{ Results []syncclient.Result }
+	if err := e.post(c, "/api/sync/push", body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"applied", "applied", "record_deleted", "record_deleted"}
+	for i, r := range got.Results {
+		code := r.Status
+		if r.Error != nil {
+			code = r.Error.Code
+		}
+		if code != want[i] {
+			t.Fatalf("got result %d %+v, want %s", i, r, want[i])
+		}
+	}
+	for _, id := range []string{earlier, same} {
+		if _, err := e.app.FindRecordById(domain.CampVisits, id); err == nil {
+			t.Fatalf("got camp visit %s, want none", id)
+		}
+	}
 }
