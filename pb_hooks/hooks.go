@@ -142,6 +142,7 @@ func BindRecordHooks(app core.App, log *changelog.Log) {
 	// The write and its change log row in one transaction; the referral
 	// history inside it. Rows name the person a record is about, for erasure.
 	log.SetPersonOf(erasure.PersonOf)
+	log.Attach(app) // the sync push's bulk path logs through it
 	app.OnRecordCreateExecute(logged...).BindFunc(log.OnCreateExecute)
 	app.OnRecordUpdateExecute(logged...).BindFunc(log.OnUpdateExecute)
 	app.OnRecordDeleteExecute(logged...).BindFunc(log.OnDeleteExecute)

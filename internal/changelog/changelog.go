@@ -103,6 +103,20 @@ func New(globalCollections []string) *Log {
 	return &Log{global: g, waiters: make(chan struct{})}
 }
 
+// storeKey is where Attach keeps the log in the app's store.
+const storeKey = "strada.changelog"
+
+// Attach makes l the change log of app, as [Of] finds it: a writer that
+// writes records without app.Save (the sync push's bulk path) logs them
+// through it. BindRecordHooks attaches the log whose hooks it binds.
+func (l *Log) Attach(app core.App) { app.Store().Set(storeKey, l) }
+
+// Of returns the change log attached to app, or nil when none is.
+func Of(app core.App) *Log {
+	l, _ := app.Store().Get(storeKey).(*Log)
+	return l
+}
+
 // Committed returns a channel that is closed the next time a transaction
 // that wrote to the log commits.
 func (l *Log) Committed() <-chan struct{} {
@@ -190,28 +204,9 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 			return err
 		}
 
-		entry := Entry{
-			Collection: rec.Collection().Name,
-			RecordID:   rec.Id,
-			Op:         op,
-			Version:    version,
-			Fields:     fields,
-			Actor:      actor,
-			At:         time.Now().UTC(),
-		}
-		if !l.global[entry.Collection] {
-			entry.Team = rec.GetString("team")
-		}
-		if rec.Collection().Fields.GetByName("site") != nil {
-			entry.Site = rec.GetString("site")
-		}
-		// A purge row keeps nothing that links the record to its person.
-		if l.personOf != nil && op != OpPurge {
-			person, err := l.personOf(tx, rec)
-			if err != nil {
-				return fmt.Errorf("person of %s/%s: %w", entry.Collection, entry.RecordID, err)
-			}
-			entry.Person = person
+		entry, err := l.entryOf(tx, rec, op, version, fields, actor)
+		if err != nil {
+			return err
 		}
 		// A record moving to another team leaves its old team's scope: the
 		// old team's readers get a row telling them so.
@@ -234,6 +229,36 @@ func (l *Log) execute(e *core.RecordEvent, op Op) error {
 		}
 		return nil
 	})
+}
+
+// entryOf is the change row of a write of rec: its collection, id, team
+// (none for reference data), site, the person it is about (none on a
+// purge) and who made it.
+func (l *Log) entryOf(tx core.App, rec *core.Record, op Op, version int, fields []string, actor Actor) (Entry, error) {
+	entry := Entry{
+		Collection: rec.Collection().Name,
+		RecordID:   rec.Id,
+		Op:         op,
+		Version:    version,
+		Fields:     fields,
+		Actor:      actor,
+		At:         time.Now().UTC(),
+	}
+	if !l.global[entry.Collection] {
+		entry.Team = rec.GetString("team")
+	}
+	if rec.Collection().Fields.GetByName("site") != nil {
+		entry.Site = rec.GetString("site")
+	}
+	// A purge row keeps nothing that links the record to its person.
+	if l.personOf != nil && op != OpPurge {
+		person, err := l.personOf(tx, rec)
+		if err != nil {
+			return Entry{}, fmt.Errorf("person of %s/%s: %w", entry.Collection, entry.RecordID, err)
+		}
+		entry.Person = person
+	}
+	return entry, nil
 }
 
 // Append writes entry to the log within app's transaction (or on its own)

@@ -2,7 +2,6 @@ package syncapi
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -36,8 +34,10 @@ type pushResponse struct {
 }
 
 // Push answers POST /api/sync/push: it applies the mutations in order in
-// one transaction, each inside its own savepoint so that a rejected one
-// leaves nothing behind and never blocks the next. A server fault rolls the
+// one transaction, each inside its own savepoint (or, on the bulk path,
+// single statements) so that a rejected one leaves nothing behind and never
+// blocks the next. What the mutations need to know (ledger, records,
+// tombstones) is read once for the whole push. A server fault rolls the
 // whole request back and answers 5xx.
 func (a *API) Push(e *core.RequestEvent) error {
 	body, err := httpbody.Read(e.Response, e.Request, MaxPushBytes)
@@ -58,7 +58,16 @@ func (a *API) Push(e *core.RequestEvent) error {
 	device := deviceOf(e)
 	p := pusher{user: e.Auth, device: device.Id, scope: scopeOf(e.Auth)}
 	var results []Result
-	err = e.App.RunInTransaction(func(tx core.App) error {
+	err = e.App.RunInTransaction(func(tx core.App) (err error) {
+		p.batch, err = newBatch(e.App, tx, changelog.Of(tx), batch.Mutations)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if closeErr := p.batch.close(); closeErr != nil {
+				err = errors.Join(err, closeErr)
+			}
+		}()
 		results = make([]Result, 0, len(batch.Mutations))
 		for _, d := range batch.Mutations {
 			r, err := p.apply(e.Request.Context(), tx, d)
@@ -86,6 +95,9 @@ type pusher struct {
 	user   *core.Record
 	device string
 	scope  userScope
+	batch  *batch
+	// inSavepoint is set once the current mutation opened its savepoint.
+	inSavepoint bool
 }
 
 // apply applies one mutation inside tx. The returned error is a server
@@ -95,26 +107,24 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 	if d.Reject != nil {
 		return Result{ID: m.ID, Status: StatusRejected, Error: d.Reject}, nil
 	}
-	first, owner, found, err := ledgerLookup(tx, m.ID)
-	if err != nil {
-		return Result{}, err
-	}
-	if found {
-		if owner != p.user.Id {
+	if seen, found := p.batch.ledger[m.ID]; found {
+		if seen.user != p.user.Id {
 			return Result{ID: m.ID, Status: StatusRejected, Error: reject("mutation_id_taken", "id", "This mutation id was used by another user.")}, nil
 		}
+		first := seen.result
 		first.FirstStatus = first.Status
 		first.Status = StatusDuplicate
 		return first, nil
 	}
 
-	if err := savepoint(tx, "begin"); err != nil {
-		return Result{}, err
-	}
+	p.inSavepoint = false
 	res, journal, err := p.applyInSavepoint(ctx, tx, m)
+	p.batch.touch(m.Collection, m.RecordID)
 	if err != nil {
-		if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
-			return Result{}, errors.Join(err, rollbackErr)
+		if p.inSavepoint {
+			if rollbackErr := savepoint(tx, "rollback"); rollbackErr != nil {
+				return Result{}, errors.Join(err, rollbackErr)
+			}
 		}
 		rej := rejectionOf(err)
 		if rej == nil {
@@ -126,13 +136,31 @@ func (p *pusher) apply(ctx context.Context, tx core.App, d DecodedMutation) (Res
 				return Result{}, err
 			}
 		}
-	} else if err := savepoint(tx, "release"); err != nil {
-		return Result{}, err
+	} else if p.inSavepoint {
+		if err := savepoint(tx, "release"); err != nil {
+			return Result{}, err
+		}
 	}
-	if err := ledgerStore(tx, m.ID, p.user.Id, p.device, res); err != nil {
+	if err := p.batch.storeLedger(m.ID, p.user.Id, p.device, res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// begin opens the mutation's savepoint before its first write through
+// app.Save or app.Delete, whose hooks write several rows. A mutation
+// rejected before it writes anything needs none, nor does a create on the
+// bulk path, which writes with single statements that SQLite undoes on
+// their own when they fail (see batch.create).
+func (p *pusher) begin(tx core.App) error {
+	if p.inSavepoint {
+		return nil
+	}
+	if err := savepoint(tx, "begin"); err != nil {
+		return err
+	}
+	p.inSavepoint = true
+	return nil
 }
 
 func savepoint(tx core.App, action string) error {
@@ -167,12 +195,9 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 	rcpt := &changelog.Receipt{RecordID: m.RecordID}
 	ctx = changelog.WithReceipt(changelog.WithActor(ctx, actor), rcpt)
 
-	existing, err := tx.FindRecordById(collection, m.RecordID)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Result{}, nil, fmt.Errorf("read %s/%s: %w", m.Collection, m.RecordID, err)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		existing = nil
+	existing, err := p.batch.record(collection, m.RecordID)
+	if err != nil {
+		return Result{}, nil, err
 	}
 	// A record the user may not read is answered as if it did not exist,
 	// so that no answer tells another team's id from an unused one.
@@ -213,6 +238,15 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 		rec.Id = m.RecordID
 		for name, v := range values {
 			rec.Set(name, v)
+		}
+		if p.batch.canBulkCreate(collection) {
+			if err := p.batch.create(ctx, rec, rcpt); err != nil {
+				return Result{}, nil, err
+			}
+			return p.result(tx, m, rcpt, StatusApplied, nil, nil)
+		}
+		if err := p.begin(tx); err != nil {
+			return Result{}, nil, err
 		}
 		if err := tx.SaveWithContext(ctx, rec); err != nil {
 			return Result{}, transitionJournal(m, rec, p, err), err
@@ -272,6 +306,9 @@ func (p *pusher) applyInSavepoint(ctx context.Context, tx core.App, m Mutation) 
 
 	for name, v := range values {
 		existing.Set(name, v)
+	}
+	if err := p.begin(tx); err != nil {
+		return Result{}, nil, err
 	}
 	if err := tx.SaveWithContext(ctx, existing); err != nil {
 		return Result{}, transitionJournal(m, existing, p, err), err
@@ -351,6 +388,9 @@ func (p *pusher) applyDelete(ctx context.Context, tx core.App, m Mutation, exist
 			baseVersion: m.BaseVersion, version: current + 1,
 		}
 	}
+	if err := p.begin(tx); err != nil {
+		return Result{}, nil, err
+	}
 	if err := tx.DeleteWithContext(ctx, existing); err != nil {
 		return Result{}, nil, err
 	}
@@ -424,6 +464,10 @@ func isTransitionError(err error) bool {
 // rejectionOf turns an error from applying a mutation into its rejection,
 // or nil when the error is a server fault.
 func rejectionOf(err error) *ResultError {
+	var sf serverFault
+	if errors.As(err, &sf) {
+		return nil
+	}
 	var rj rejectedErr
 	if errors.As(err, &rj) {
 		return rj.ResultError
@@ -563,40 +607,4 @@ func sameJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
-}
-
-// ledgerLookup returns the first result of a mutation id and its user.
-func ledgerLookup(tx core.App, id string) (Result, string, bool, error) {
-	var row struct {
-		User   string `db:"user_id"`
-		Result string `db:"result"`
-	}
-	err := tx.NonconcurrentDB().Select("user_id", "result").From("strada_mutations").
-		Where(dbx.HashExp{"id": id}).Limit(1).One(&row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Result{}, "", false, nil
-	}
-	if err != nil {
-		return Result{}, "", false, fmt.Errorf("read mutation ledger %s: %w", id, err)
-	}
-	var r Result
-	if err := json.Unmarshal([]byte(row.Result), &r); err != nil {
-		return Result{}, "", false, fmt.Errorf("decode ledger result %s: %w", id, err)
-	}
-	return r, row.User, true, nil
-}
-
-func ledgerStore(tx core.App, id, user, device string, r Result) error {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode result %s: %w", id, err)
-	}
-	_, err = tx.NonconcurrentDB().Insert("strada_mutations", dbx.Params{
-		"id": id, "user_id": user, "device_id": device, "result": string(body),
-		"at": time.Now().UTC().Format(time.RFC3339Nano),
-	}).Execute()
-	if err != nil {
-		return fmt.Errorf("record mutation %s: %w", id, err)
-	}
-	return nil
 }
