@@ -233,6 +233,9 @@ func BindDashboard(app core.App, hub *events.Hub) *dashboard.Dashboard {
 // live hints come from hub.
 func BindSyncAPI(app core.App, hub *events.Hub) *syncapi.API {
 	api := syncapi.New(hub, app.Logger())
+	// The bulk path's creates run no record hook: the rollups' create
+	// hook (bound by BindRecordHooks) is called for them.
+	api.BulkCreated = rollup.Created
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		se.Router.POST("/api/sync/devices", api.RegisterDevice)
 		se.Router.POST("/api/sync/push", api.Push).BindFunc(api.RequireDevice)

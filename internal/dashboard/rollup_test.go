@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,34 +22,13 @@ import (
 	"strada/internal/erasure"
 )
 
-// snapshot returns the rows of every rollup table, sorted; count rows that
-// fell to zero are left out (readers skip them).
 func snapshot(t *testing.T, app core.App) map[string][]string {
 	t.Helper()
-	out := map[string][]string{}
-	for table, where := range map[string]string{
-		rollup.Counts: "n != 0 OR amount != 0", rollup.Lag: "records != 0",
-		rollup.Seen: "true", rollup.VisitPersons: "true",
-	} {
-		var rows []dbx.NullStringMap
-		if err := app.DB().NewQuery("SELECT * FROM " + table + " WHERE " + where).All(&rows); err != nil {
-			t.Fatalf("read %s: %v", table, err)
-		}
-		for _, r := range rows {
-			keys := make([]string, 0, len(r))
-			for k := range r {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			var line []string
-			for _, k := range keys {
-				line = append(line, k+"="+r[k].String)
-			}
-			out[table] = append(out[table], strings.Join(line, " "))
-		}
-		slices.Sort(out[table])
+	rows, err := rollup.Rows(app)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return rows
 }
 
 // checkRecount recounts the rollups from the records and the change log

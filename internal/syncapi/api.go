@@ -46,6 +46,10 @@ type API struct {
 	// LockAfter is the field app's idle lock time sent to devices (see
 	// policy.go); zero is DefaultLockAfter.
 	LockAfter time.Duration
+	// BulkCreated does, in the push's transaction, what other packages'
+	// record hooks do on a create, for the records the push's bulk path
+	// inserts without running record hooks (see bulkCreatable); nil: none.
+	BulkCreated func(tx core.App, rec *core.Record) error
 }
 
 // New returns the sync API fed by hub for live hints.

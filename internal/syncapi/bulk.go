@@ -23,8 +23,9 @@ import (
 // its bulk path: their create runs no record hook but the ids check
 // (integrity.AssignID, answered here from the batch's tombstones), the
 // validation hooks (run here through app.Validate: team scope, relations,
-// site kinds and PocketBase's own field rules) and the change log's
-// (changelog.Batch writes the same row). Persons (their code is assigned
+// site kinds and PocketBase's own field rules), the change log's
+// (changelog.Batch writes the same row) and the dashboard rollups'
+// (API.BulkCreated). Persons (their code is assigned
 // by a hook) and referrals (their history is written by a hook) take
 // app.Save. A collection that gains a create hook of its own must leave
 // this set, or the hook's work must be done here too.
@@ -45,6 +46,8 @@ type batch struct {
 	existing   map[string]*core.Record // by collection/id, as the push found them
 	tombstones map[string]changelog.Op // by collection/id: the last delete or purge
 	touched    map[string]bool         // by collection/id: written by this push, read again
+
+	created func(tx core.App, rec *core.Record) error // API.BulkCreated
 
 	ledgerInsert *dbx.Query
 	inserts      map[string]*dbx.Query // record insert by collection
@@ -282,6 +285,11 @@ func (b *batch) create(ctx context.Context, rec *core.Record, rcpt *changelog.Re
 		return serverFault{err}
 	}
 	rcpt.Seq, rcpt.Version = seq, version
+	if b.created != nil {
+		if err := b.created(b.tx, rec); err != nil {
+			return serverFault{fmt.Errorf("after insert of %s/%s: %w", c.Name, rec.Id, err)}
+		}
+	}
 	// As app.Save inside a transaction: the after-create hooks run when
 	// it completes, with its outcome.
 	app := b.app

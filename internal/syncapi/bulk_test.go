@@ -3,7 +3,9 @@ package syncapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"reflect"
 	"sync/atomic"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 
 	"strada/internal/apptest"
 	"strada/internal/changelog"
+	"strada/internal/dashboard/rollup"
 	"strada/internal/domain"
 	"strada/internal/syncclient"
 )
@@ -187,4 +190,53 @@ func TestBulkCreateRefusesADeletedID(t *testing.T) {
 			t.Fatalf("got camp visit %s, want none", id)
 		}
 	}
+}
+
+// TestBulkCreateKeepsTheDashboardCounts pushes new visits and contacts,
+// which the bulk path inserts without record hooks: the dashboard's kept
+// counts must equal a full recount afterwards, and must have moved.
+func TestBulkCreateKeepsTheDashboardCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	camp, prison := e.team("camp_outreach"), e.team("prison_secretariat")
+	sup := e.device(apptest.Supervisor)
+	person := newID()
+	sup.Upsert(domain.Persons, person, map[string]any{"team": prison, "consent": "verbal"})
+	mustSync(t, sup)
+	before := rollupRows(t, e.app)
+	for i := range 5 {
+		sup.Upsert(domain.CampVisits, newID(), map[string]any{
+			"team": camp, "site": e.siteOf("camp"), "visited_at": fmt.Sprintf("2026-11-2%d 10:00:00.000Z", i),
+			"households_met": i + 1, "topics": []string{"health"},
+		})
+		sup.Upsert(domain.SecretariatContacts, newID(), map[string]any{
+			"team": prison, "person": person, "site": e.siteOf("prison"), "setting": "intra",
+			"contacted_at": fmt.Sprintf("2026-11-1%d 09:00:00.000Z", i),
+		})
+	}
+	for _, r := range mustSync(t, sup) {
+		if r.Status != "applied" {
+			t.Fatalf("got %+v, want applied", r)
+		}
+	}
+	kept := rollupRows(t, e.app)
+	if reflect.DeepEqual(before, kept) {
+		t.Fatal("got the same kept counts after 10 pushed creates, want them changed")
+	}
+	if err := rollup.Rebuild(e.app); err != nil {
+		t.Fatal(err)
+	}
+	if recount := rollupRows(t, e.app); !reflect.DeepEqual(kept, recount) {
+		t.Fatalf("got kept counts\n%v\nwant the recount\n%v", kept, recount)
+	}
+}
+
+// rollupRows returns every row of the dashboard's kept counts.
+func rollupRows(t *testing.T, app core.App) map[string][]string {
+	t.Helper()
+	rows, err := rollup.Rows(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

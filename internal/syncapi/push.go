@@ -63,6 +63,7 @@ func (a *API) Push(e *core.RequestEvent) error {
 		if err != nil {
 			return err
 		}
+		p.batch.created = a.BulkCreated
 		defer func() {
 			if closeErr := p.batch.close(); closeErr != nil {
 				err = errors.Join(err, closeErr)

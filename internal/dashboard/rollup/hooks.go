@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -33,6 +34,19 @@ func Handlers() map[string]func(*core.RecordEvent) error {
 		domain.Referrals:           onReferral,
 		domain.ReferralEvents:      onReferralEvent,
 	}
+}
+
+// Created counts rec, just inserted in tx by a path that runs no record
+// hook (the sync push's bulk path), as its create hook would have.
+func Created(tx core.App, rec *core.Record) error {
+	fn, ok := Handlers()[rec.Collection().Name]
+	if !ok {
+		return nil
+	}
+	e := &core.RecordEvent{App: tx, Type: core.ModelEventTypeCreate, Context: context.Background()}
+	e.Record = rec
+	// The event has no next handler: the write is already done.
+	return fn(e)
 }
 
 // HookID is the id of the rollup handler of collection, to unbind it.
@@ -119,7 +133,7 @@ func around(e *core.RecordEvent, before func(tx core.App, t *touched) error, aft
 		t.add(e.Record.Collection().Name, e.Record.Id)
 		// A new record has nothing counted yet, nor anything that depends
 		// on it.
-		if !e.Record.IsNew() {
+		if e.Type != core.ModelEventTypeCreate {
 			if err := before(tx, t); err != nil {
 				return err
 			}

@@ -15,6 +15,8 @@ package rollup
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Rome wherever the binary runs
@@ -318,4 +320,29 @@ func seenRows(cond string) string {
 			coalesce((SELECT max(x.contacted_at) FROM ` + domain.SecretariatContacts + ` x WHERE x.person = p.id), ''),
 			coalesce((SELECT max(x.created) FROM ` + domain.Referrals + ` x WHERE x.person = p.id), ''))
 		FROM ` + domain.Persons + ` p WHERE ` + cond
+}
+
+// Rows returns, by table, every row of the kept counts that counts
+// something, as sorted "column=value" lines: what Rebuild reproduces from
+// the records, to compare the kept counts with a recount.
+func Rows(app core.App) (map[string][]string, error) {
+	out := map[string][]string{}
+	for table, where := range map[string]string{
+		Counts: "n != 0 OR amount != 0", Lag: "records != 0", Seen: "true", VisitPersons: "true",
+	} {
+		var rows []dbx.NullStringMap
+		if err := app.DB().NewQuery("SELECT * FROM " + table + " WHERE " + where).All(&rows); err != nil {
+			return nil, fmt.Errorf("read %s: %w", table, err)
+		}
+		for _, r := range rows {
+			keys := slices.Sorted(maps.Keys(r))
+			line := make([]string, 0, len(keys))
+			for _, k := range keys {
+				line = append(line, k+"="+r[k].String)
+			}
+			out[table] = append(out[table], strings.Join(line, " "))
+		}
+		slices.Sort(out[table])
+	}
+	return out, nil
 }
