@@ -246,7 +246,7 @@ func seedFieldWork(b *testing.B, e *env, persons, visits int) {
 // through the same proxy (what the server's work costs), with answers sent
 // plain, in gzip and in zstd: seconds to the last page, the bytes that
 // crossed the link (both ways, headers included) and the JSON they carried.
-// go test ./internal/syncapi -run '^$' -bench BenchmarkFirstSync -benchtime 2x -count 3 -timeout 30m
+// go test ./internal/syncapi -run '^$' -bench BenchmarkFirstSync -benchtime 1x -count 3 -timeout 40m
 func BenchmarkFirstSync(b *testing.B) {
 	const persons, visits = 1_000, 4_000
 	e := newEnv(b)
