@@ -17,6 +17,7 @@ import (
 
 	"strada/internal/accesslog"
 	"strada/internal/changelog"
+	"strada/internal/compress"
 	"strada/internal/dashboard"
 	"strada/internal/dashboard/rollup"
 	"strada/internal/demo"
@@ -238,8 +239,8 @@ func BindSyncAPI(app core.App, hub *events.Hub) *syncapi.API {
 	api.BulkCreated = rollup.Created
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		se.Router.POST("/api/sync/devices", api.RegisterDevice)
-		se.Router.POST("/api/sync/push", api.Push).BindFunc(api.RequireDevice)
-		se.Router.GET("/api/sync/pull", api.Pull).BindFunc(api.RequireDevice)
+		se.Router.POST("/api/sync/push", api.Push).BindFunc(compress.Middleware).BindFunc(api.RequireDevice)
+		se.Router.GET("/api/sync/pull", api.Pull).BindFunc(compress.Middleware).BindFunc(api.RequireDevice)
 		se.Router.GET("/api/sync/stream", api.Stream).BindFunc(api.RequireDevice)
 		se.Router.POST("/api/sync/access", api.ReportAccess).BindFunc(api.RequireDevice)
 		se.Router.POST("/api/persons/{id}/erase", erasure.HandleErase)

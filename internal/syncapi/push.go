@@ -15,6 +15,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"strada/internal/changelog"
+	"strada/internal/compress"
 	"strada/internal/domain"
 	"strada/internal/fieldpolicy"
 	"strada/internal/httpbody"
@@ -40,11 +41,15 @@ type pushResponse struct {
 // tombstones) is read once for the whole push. A server fault rolls the
 // whole request back and answers 5xx.
 func (a *API) Push(e *core.RequestEvent) error {
-	body, err := httpbody.Read(e.Response, e.Request, MaxPushBytes)
-	if errors.Is(err, httpbody.ErrTooLarge) {
-		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes.", MaxPushBytes))
-	}
-	if err != nil {
+	body, err := compress.ReadBody(e.Response, e.Request, MaxPushBytes)
+	switch {
+	case errors.Is(err, httpbody.ErrTooLarge):
+		return fail(e, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A push body is at most %d bytes once decompressed.", MaxPushBytes))
+	case errors.Is(err, compress.ErrUnsupportedEncoding):
+		return fail(e, http.StatusUnsupportedMediaType, compress.CodeUnsupportedEncoding, "A push body is sent as it is, or with Content-Encoding gzip or zstd.")
+	case errors.Is(err, compress.ErrCorrupt):
+		return fail(e, http.StatusBadRequest, compress.CodeCorruptBody, "The push body does not decode in its Content-Encoding.")
+	case err != nil:
 		return fail(e, http.StatusBadRequest, "unreadable_body", "The request body could not be read.")
 	}
 	batch, err := DecodePush(body)

@@ -18,9 +18,12 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"strada/internal/compress"
 )
 
 // ErrRevoked is returned once the server has revoked the device; the store
@@ -73,6 +76,59 @@ type Client struct {
 	PageSize int
 	// Now is the device clock, for clientTime.
 	Now func() time.Time
+	// DisableCompression sends pushes as plain JSON and asks for answers
+	// uncompressed; by default pushes over CompressAbove bytes are gzipped
+	// and answers come in zstd or gzip.
+	DisableCompression bool
+	// AcceptEncoding, when set, replaces the codings the client asks
+	// answers in ("zstd, gzip").
+	AcceptEncoding string
+
+	// wire counts bytes, updated atomically.
+	wire Stats
+}
+
+// CompressAbove is the size of JSON above which a push body is gzipped.
+const CompressAbove = 1024
+
+// maxAnswerBytes bounds a decoded answer: a pull page of 1,000 records is
+// a few MB.
+const maxAnswerBytes = 64 << 20
+
+// acceptEncoding is what the client asks for: zstd first, which the
+// server also prefers, then gzip.
+const acceptEncoding = "zstd, gzip"
+
+// Stats counts the bodies of the client's requests and answers: as they
+// went over the wire (compressed or not) and as JSON.
+type Stats struct {
+	SentBytes        int64
+	SentRawBytes     int64
+	ReceivedBytes    int64
+	ReceivedRawBytes int64
+}
+
+// Stats returns the bytes the client has sent and received so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		SentBytes:        atomic.LoadInt64(&c.wire.SentBytes),
+		SentRawBytes:     atomic.LoadInt64(&c.wire.SentRawBytes),
+		ReceivedBytes:    atomic.LoadInt64(&c.wire.ReceivedBytes),
+		ReceivedRawBytes: atomic.LoadInt64(&c.wire.ReceivedRawBytes),
+	}
+}
+
+// encodeBody is the body of a request to path as sent, and its
+// Content-Encoding: only the push accepts a compressed body.
+func (c *Client) encodeBody(path string, b []byte) ([]byte, string, error) {
+	if c.DisableCompression || path != "/api/sync/push" || len(b) <= CompressAbove {
+		return b, "", nil
+	}
+	var out bytes.Buffer
+	if err := compress.Encode(&out, compress.Gzip, b); err != nil {
+		return nil, "", err
+	}
+	return out.Bytes(), compress.Gzip, nil
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -84,11 +140,18 @@ func (c *Client) httpClient() *http.Client {
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
+	coding := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", path, err)
 		}
+		raw := len(b)
+		if b, coding, err = c.encodeBody(path, b); err != nil {
+			return fmt.Errorf("encode %s: %w", path, err)
+		}
+		atomic.AddInt64(&c.wire.SentRawBytes, int64(raw))
+		atomic.AddInt64(&c.wire.SentBytes, int64(len(b)))
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
@@ -97,6 +160,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	}
 	req.Header.Set("Authorization", c.Token)
 	req.Header.Set("Content-Type", "application/json")
+	if coding != "" {
+		req.Header.Set("Content-Encoding", coding)
+	}
+	// Set even when off, so that net/http does not ask for gzip itself.
+	if c.DisableCompression {
+		req.Header.Set("Accept-Encoding", compress.Identity)
+	} else if c.AcceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", c.AcceptEncoding)
+	} else {
+		req.Header.Set("Accept-Encoding", acceptEncoding)
+	}
 	if c.DeviceID != "" {
 		req.Header.Set("X-Strada-Device", c.DeviceID)
 	}
@@ -115,6 +189,15 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
+	atomic.AddInt64(&c.wire.ReceivedBytes, int64(len(data)))
+	if coding, err := compress.ContentCoding(resp.Header.Values("Content-Encoding")); err != nil {
+		return fmt.Errorf("%s %s: answer: %w", method, path, err)
+	} else if coding != "" {
+		if data, err = compress.Decode(coding, data, maxAnswerBytes); err != nil {
+			return fmt.Errorf("%s %s: decode %s answer: %w", method, path, coding, err)
+		}
+	}
+	atomic.AddInt64(&c.wire.ReceivedRawBytes, int64(len(data)))
 	if resp.StatusCode >= 300 {
 		apiErr := &APIError{Status: resp.StatusCode}
 		_ = json.Unmarshal(data, apiErr)

@@ -78,3 +78,49 @@ func TestClientWipesAfterRevocationWithADeadToken(t *testing.T) {
 		t.Fatal("the revoked device's pending person reached the server")
 	}
 }
+
+// TestClientAnswerCodings pulls from the real server asking for each
+// coding: the client decodes what comes and counts the bytes as sent and
+// as JSON.
+func TestClientAnswerCodings(t *testing.T) {
+	t.Parallel()
+	app := apptest.New(t)
+	hooks.BindSyncAPI(app, events.NewHub(app.Logger()))
+	srv := apptest.Serve(t, app)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		accept     string
+		off        bool
+		compressed bool
+	}{
+		{"default", "", false, true},
+		{"gzip", "gzip", false, true},
+		{"zstd", "zstd", false, true},
+		{"off", "", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &syncclient.Client{
+				BaseURL: srv.URL, Token: apptest.Token(t, app, apptest.CampWorker),
+				Store: syncclient.NewMemoryStore(), HTTP: srv.Client(),
+				AcceptEncoding: tc.accept, DisableCompression: tc.off,
+			}
+			if err := c.Register(ctx, uuid.NewString(), "tablet", "test", "1.0"); err != nil {
+				t.Fatalf("register: %v", err)
+			}
+			if err := c.Pull(ctx); err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			if got := len(c.Store.Bases(domain.CampVisits)); got == 0 {
+				t.Fatal("got no camp visits after the first pull, want the demo ones")
+			}
+			s := c.Stats()
+			if tc.compressed && s.ReceivedBytes*3 > s.ReceivedRawBytes {
+				t.Errorf("got %d bytes for %d of JSON, want at least 3× fewer", s.ReceivedBytes, s.ReceivedRawBytes)
+			}
+			if !tc.compressed && s.ReceivedBytes != s.ReceivedRawBytes {
+				t.Errorf("got %d bytes for %d of JSON, want them equal", s.ReceivedBytes, s.ReceivedRawBytes)
+			}
+		})
+	}
+}

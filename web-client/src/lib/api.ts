@@ -27,6 +27,30 @@ export interface Credentials {
   pending?: number;
 }
 
+/** Paths whose request body the server accepts gzipped (Content-Encoding). */
+const GZIP_PATHS = new Set(['/api/sync/push']);
+
+/** Bodies up to this size go as they are: gzip would save little. */
+export const GZIP_ABOVE = 1024;
+
+/**
+ * The body as sent: gzipped with CompressionStream when the path accepts
+ * it, the browser has it and the JSON is long enough; else the JSON.
+ * Answers need nothing: the browser asks for gzip (and zstd on HTTPS) and
+ * decodes them itself.
+ */
+export async function encodeBody(path: string, json: string): Promise<{ body: BodyInit; encoding?: string }> {
+  if (!GZIP_PATHS.has(path) || json.length <= GZIP_ABOVE || typeof CompressionStream !== 'function') {
+    return { body: json };
+  }
+  try {
+    const stream = new Blob([json]).stream().pipeThrough(new CompressionStream('gzip'));
+    return { body: await new Response(stream).arrayBuffer(), encoding: 'gzip' };
+  } catch {
+    return { body: json };
+  }
+}
+
 export async function request<T>(
   method: string,
   path: string,
@@ -34,6 +58,7 @@ export async function request<T>(
   body?: unknown,
   timeout = REQUEST_TIMEOUT_MS,
 ): Promise<T> {
+  const sent = body === undefined ? undefined : await encodeBody(path, JSON.stringify(body));
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), timeout);
   const headers: Record<string, string> = {};
@@ -42,13 +67,14 @@ export async function request<T>(
   if (creds?.deviceSecret) headers['X-Strada-Device-Secret'] = creds.deviceSecret;
   if (creds?.pending !== undefined) headers['X-Strada-Pending'] = String(creds.pending);
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (sent?.encoding) headers['Content-Encoding'] = sent.encoding;
   let resp: Response;
   let text: string;
   try {
     resp = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: sent?.body,
       signal: ctl.signal,
       cache: 'no-store',
     });
