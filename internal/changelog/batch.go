@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -76,20 +75,7 @@ func (b *Batch) LogCreate(ctx context.Context, rec *core.Record) (int64, int, er
 	if err != nil {
 		return 0, 0, fmt.Errorf("encode changed fields: %w", err)
 	}
-	res, err := b.insert.Bind(dbx.Params{
-		"collection":   entry.Collection,
-		"record_id":    entry.RecordID,
-		"op":           string(entry.Op),
-		"version":      entry.Version,
-		"team":         entry.Team,
-		"site":         entry.Site,
-		"fields":       string(fields),
-		"actor_user":   entry.Actor.User,
-		"actor_device": entry.Actor.Device,
-		"mutation_id":  entry.Actor.Mutation,
-		"at":           entry.At.Format(time.RFC3339Nano),
-		"person":       entry.Person,
-	}).Execute()
+	res, err := b.insert.Bind(entry.params(fields)).Execute()
 	if err != nil {
 		return 0, 0, fmt.Errorf("append change create %s/%s: %w", entry.Collection, entry.RecordID, err)
 	}

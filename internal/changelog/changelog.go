@@ -281,18 +281,10 @@ func (l *Log) Append(app core.App, entry Entry) (int64, error) {
 	return seq, nil
 }
 
-// Insert writes entry to the log within app's transaction (or on its own)
-// and returns its sequence number, without waking readers: they find the
-// row at their next read (the relay reads at least once a second).
-func Insert(app core.App, entry Entry) (int64, error) {
-	fields, err := json.Marshal(nonNil(entry.Fields))
-	if err != nil {
-		return 0, fmt.Errorf("encode changed fields: %w", err)
-	}
-	if entry.At.IsZero() {
-		entry.At = time.Now().UTC()
-	}
-	res, err := app.NonconcurrentDB().Insert(Table, dbx.Params{
+// params are the column values of entry's row, with its changed fields
+// encoded as fields.
+func (entry Entry) params(fields []byte) dbx.Params {
+	return dbx.Params{
 		"collection":   entry.Collection,
 		"record_id":    entry.RecordID,
 		"op":           string(entry.Op),
@@ -305,7 +297,21 @@ func Insert(app core.App, entry Entry) (int64, error) {
 		"mutation_id":  entry.Actor.Mutation,
 		"at":           entry.At.Format(time.RFC3339Nano),
 		"person":       entry.Person,
-	}).Execute()
+	}
+}
+
+// Insert writes entry to the log within app's transaction (or on its own)
+// and returns its sequence number, without waking readers: they find the
+// row at their next read (the relay reads at least once a second).
+func Insert(app core.App, entry Entry) (int64, error) {
+	fields, err := json.Marshal(nonNil(entry.Fields))
+	if err != nil {
+		return 0, fmt.Errorf("encode changed fields: %w", err)
+	}
+	if entry.At.IsZero() {
+		entry.At = time.Now().UTC()
+	}
+	res, err := app.NonconcurrentDB().Insert(Table, entry.params(fields)).Execute()
 	if err != nil {
 		return 0, fmt.Errorf("append change %s %s/%s: %w", entry.Op, entry.Collection, entry.RecordID, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"strada/internal/dashboard/rollup"
 	"strada/internal/domain"
 )
 
@@ -197,7 +198,7 @@ func lagQuery(f filters) (query, []string) {
 		values += "(" + b.arg(dateOf(d)) + ", " + b.arg(logTime(d)) + ", " + b.arg(logTime(addDays(d, 1))) + ")"
 		days = append(days, dateOf(d))
 	}
-	lag := `(` + logMillis + ` - ` + uuidMillis("c.record_id") + `)`
+	lag := `(` + logMillis + ` - ` + rollup.UUIDMillis("c.record_id") + `)`
 	q := b.query("offline lag", `WITH days(day, lo, hi) AS (VALUES `+values+`)
 		SELECT d.day AS day, count(*) AS records,
 			coalesce(avg(max(`+lag+`, 0)), 0) / 1000.0 AS avg_seconds,

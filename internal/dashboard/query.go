@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -100,20 +99,6 @@ const StuckAfter = 14 * 24 * time.Hour
 // sent, or its creation when the history has none.
 const sentAt = `coalesce((SELECT max(ev.created) FROM ` + domain.ReferralEvents +
 	` ev WHERE ev.referral = r.id AND ev.to_status = 'sent'), r.created)`
-
-// uuidMillis is the SQL of the creation time, in milliseconds since the
-// epoch, that a UUIDv7 id (column col) carries in its first 48 bits.
-func uuidMillis(col string) string {
-	var terms []string
-	for i := 0; i < 12; i++ {
-		pos := i + 1
-		if i >= 8 {
-			pos = i + 2 // skip the dash
-		}
-		terms = append(terms, fmt.Sprintf("(instr('0123456789abcdef', substr(%s, %d, 1)) - 1) * %d", col, pos, int64(1)<<(4*(11-i))))
-	}
-	return "(" + strings.Join(terms, " + ") + ")"
-}
 
 // logMillis is the SQL of a change log row's commit time in milliseconds.
 const logMillis = `CAST(round((julianday(c.at) - 2440587.5) * 86400000.0) AS INTEGER)`

@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"strada/internal/accesslog"
+	"strada/internal/dashboard/rollup"
 	"strada/internal/domain"
 )
 
@@ -243,7 +244,7 @@ func (d *Dashboard) block(app core.App, f filters, q url.Values, limit, offset i
 			}
 			from, to = day, addDays(day, 1)
 		}
-		lag := `(` + logMillis + ` - ` + uuidMillis("c.record_id") + `)`
+		lag := `(` + logMillis + ` - ` + rollup.UUIDMillis("c.record_id") + `)`
 		sel = `SELECT '' AS kind, c.collection, c.record_id AS id, c.at AS date, c.actor_user AS worker,
 			c.site, c.team, '' AS status, '[]' AS codes, '' AS field, ` + lag + ` AS lag_ms
 			FROM ` + changesTable + ` c WHERE c.team IN (` + b.in(f.teams) + `)

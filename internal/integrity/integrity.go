@@ -38,13 +38,22 @@ func AssignID(e *core.RecordEvent) error {
 	if err != nil {
 		return err
 	}
+	if err := ReusedID(tomb); err != nil {
+		return err
+	}
+	return e.Next()
+}
+
+// ReusedID is the validation error of a new record under an id whose last
+// change was tomb: a delete or an erasure refuses it; nil otherwise.
+func ReusedID(tomb changelog.Op) error {
 	switch tomb {
 	case changelog.OpPurge:
 		return validation.Errors{"id": validation.NewError("validation_record_erased", "This id belonged to an erased record.")}
 	case changelog.OpDelete:
 		return validation.Errors{"id": validation.NewError("validation_record_deleted", "This id belonged to a deleted record.")}
 	}
-	return e.Next()
+	return nil
 }
 
 // Person codes are "P-" and the tail of the person's id, codeTailMin

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/pocketbase/dbx"
-	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"strada/internal/changelog"
 	"strada/internal/domain"
+	"strada/internal/integrity"
 )
 
 // bulkCreatable are the collections whose new records the push writes on
@@ -245,11 +245,8 @@ func (b *batch) create(ctx context.Context, rec *core.Record, rcpt *changelog.Re
 	if err != nil {
 		return err
 	}
-	switch tomb {
-	case changelog.OpPurge:
-		return validation.Errors{"id": validation.NewError("validation_record_erased", "This id belonged to an erased record.")}
-	case changelog.OpDelete:
-		return validation.Errors{"id": validation.NewError("validation_record_deleted", "This id belonged to a deleted record.")}
+	if err := integrity.ReusedID(tomb); err != nil {
+		return err
 	}
 	b.log.StampCreate(ctx, rec)
 	if err := b.tx.ValidateWithContext(ctx, rec); err != nil {
