@@ -43,8 +43,12 @@ test('offline edits of one visit on two devices: merge, conflict badge, resoluti
   await server.stop();
   await edit(pa, visit.id, { Bisogni: 'Bisogni scritti da A', Azioni: 'Azioni scritte da A' });
   await edit(pb, visit.id, { Bisogni: 'Bisogni scritti da B', Note: 'Note scritte da B' });
+  // A's edit reaches the server first: B stays without network until A
+  // has synced, so that its own retry timer cannot overtake A.
+  await b.context.setOffline(true);
   await server.start();
   await syncNow(pa);
+  await b.context.setOffline(false);
   await syncNow(pb);
   await syncNow(pa);
 
